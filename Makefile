@@ -1,0 +1,38 @@
+# The two quick-start commands (`make run`, `make test`) each set up what they need first.
+PYTHON ?= python3
+VENV ?= .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: run chat test lint bench config-check clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Bastion needs Python 3.11 or newer")'
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)  ## run the bot on the embedded default: SQLite, rules tier, web chat on :8080
+	$(VENV)/bin/bastion run
+
+chat: $(STAMP)  ## talk to the bot in this terminal
+	$(VENV)/bin/bastion chat
+
+test: $(STAMP)  ## the whole test suite
+	$(PY) -m pytest
+
+lint: $(STAMP)  ## ruff and mypy (strict on core/)
+	$(PY) -m ruff check .
+	$(PY) -m ruff format --check .
+	$(PY) -m mypy core bot adapters
+
+bench: $(STAMP)  ## pipeline and rules-tier benchmarks; they print figures
+	$(PY) bench/pipeline.py
+	$(PY) bench/rules_accuracy.py
+
+config-check: $(STAMP)
+	$(VENV)/bin/bastion config check
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache .mypy_cache

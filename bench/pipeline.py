@@ -1,0 +1,190 @@
+"""Drives the real pipeline (gateway, stages, SQLite on disk) with simulated users.
+
+The provider is scripted: it answers after a fixed latency. What is reported as *overhead* is
+the pipeline's own time per turn (error boundary to reply, SQLite reads and writes included),
+minus the time spent inside the provider. Prints figures; asserts nothing.
+
+    python bench/pipeline.py                      # open loop: 500 msg/s for 10 s, 200 users
+    python bench/pipeline.py --mode max           # closed loop: as fast as it goes
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextvars
+import resource
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bot.wiring import build_pipeline
+from core.gateway import Gateway
+from core.model import (
+    ChatMessage,
+    ChatRef,
+    Completion,
+    IncomingMessage,
+    Reply,
+    UserRef,
+)
+from core.storage.sqlite import SqliteStore
+
+# Which simulated message the current task is serving; set before submit, read by the probes.
+current_turn: contextvars.ContextVar[int] = contextvars.ContextVar("current_turn")
+
+
+@dataclass
+class Probes:
+    """Time spent in the provider and in the whole pipeline, per simulated message."""
+
+    provider: dict[int, float] = field(default_factory=dict)
+    pipeline: dict[int, float] = field(default_factory=dict)
+
+
+@dataclass
+class ScriptedProvider:
+    """Answers after ``latency`` seconds and notes how long it really took."""
+
+    latency: float
+    probes: Probes
+
+    @property
+    def name(self) -> str:
+        return "scripted"
+
+    async def complete(self, prompt: Sequence[ChatMessage], user: UserRef) -> Completion:
+        started = time.perf_counter()
+        if self.latency:
+            await asyncio.sleep(self.latency)
+        self.probes.provider[current_turn.get()] = time.perf_counter() - started
+        return Completion("Our shop is open Monday to Friday, 9:00 to 18:00.", "scripted")
+
+
+@dataclass
+class ProbeMetrics:
+    """A ``TurnMetrics`` that keeps each turn's pipeline time for the report."""
+
+    probes: Probes
+
+    def turn_finished(self, reply: Reply, seconds: float) -> None:
+        self.probes.pipeline[current_turn.get()] = seconds
+
+    def turn_crashed(self, stage_error: str) -> None:
+        print(f"turn crashed: {stage_error}", file=sys.stderr)
+
+
+def make_message(n: int, users: int) -> IncomingMessage:
+    user = f"user{n % users}"
+    return IncomingMessage(
+        message_id=f"bench-{n}",
+        user=UserRef("bench", user),
+        chat=ChatRef("bench", user),
+        text=f"when are you open? ({n})",
+        sent_at=datetime.now(UTC),
+    )
+
+
+async def run(args: argparse.Namespace, db_path: Path) -> None:
+    probes = Probes()
+    async with SqliteStore(db_path) as store:
+        pipeline = build_pipeline(
+            store=store,
+            provider=ScriptedProvider(args.latency_ms / 1000, probes),
+            metrics=ProbeMetrics(probes),
+            history_limit=args.history,
+            bot_name="Bench",
+        )
+        gateway = Gateway(pipeline, system_prompt="be brief")
+        end_to_end: dict[int, float] = {}
+
+        async def one(n: int) -> None:
+            current_turn.set(n)
+            started = time.perf_counter()
+            await gateway.submit(make_message(n, args.users))
+            end_to_end[n] = time.perf_counter() - started
+
+        total = int(args.rate * args.seconds) if args.mode == "open" else args.messages
+        started = time.perf_counter()
+        if args.mode == "open":
+            # Open loop: arrivals on a fixed schedule, whether or not earlier turns finished.
+            async with asyncio.TaskGroup() as tasks:
+                for n in range(total):
+                    delay = started + n / args.rate - time.perf_counter()
+                    if delay > 0:
+                        await asyncio.sleep(delay)
+                    tasks.create_task(one(n))
+        else:
+            # Closed loop: `concurrency` users each send their next message on the last reply.
+            queue = iter(range(total))
+
+            async def user() -> None:
+                for n in queue:
+                    await one(n)
+
+            async with asyncio.TaskGroup() as tasks:
+                for _ in range(args.concurrency):
+                    tasks.create_task(user())
+        elapsed = time.perf_counter() - started
+    report(args, total, elapsed, probes, end_to_end)
+
+
+def report(
+    args: argparse.Namespace,
+    total: int,
+    elapsed: float,
+    probes: Probes,
+    end_to_end: dict[int, float],
+) -> None:
+    overhead = sorted(
+        (probes.pipeline[n] - probes.provider.get(n, 0.0)) * 1000 for n in probes.pipeline
+    )
+    e2e = sorted(v * 1000 for v in end_to_end.values())
+    peak_rss_mib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    print(
+        f"mode            {args.mode}  users={args.users}  provider latency={args.latency_ms} ms"
+    )
+    print(f"messages        {total} in {elapsed:.2f} s")
+    print(f"throughput      {total / elapsed:,.0f} messages/s")
+    print(f"overhead p50    {percentile(overhead, 50):.3f} ms  (pipeline time minus provider)")
+    print(f"overhead p99    {percentile(overhead, 99):.3f} ms")
+    print(f"overhead max    {overhead[-1]:.3f} ms")
+    print(f"end-to-end p50  {percentile(e2e, 50):.3f} ms  (incl. provider and lane wait)")
+    print(f"end-to-end p99  {percentile(e2e, 99):.3f} ms")
+    print(f"peak RSS        {peak_rss_mib:.1f} MiB")
+
+
+def percentile(sorted_values: list[float], pct: float) -> float:
+    if len(sorted_values) == 1:
+        return sorted_values[0]
+    return statistics.quantiles(sorted_values, n=100, method="inclusive")[int(pct) - 1]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--mode", choices=["open", "max"], default="open")
+    parser.add_argument("--rate", type=float, default=500, help="open loop: messages per second")
+    parser.add_argument("--seconds", type=float, default=10, help="open loop: duration")
+    parser.add_argument("--messages", type=int, default=5000, help="max mode: total messages")
+    parser.add_argument("--concurrency", type=int, default=64, help="max mode: parallel users")
+    parser.add_argument("--users", type=int, default=200, help="distinct users (conversations)")
+    parser.add_argument("--latency-ms", type=float, default=50, help="scripted provider latency")
+    parser.add_argument("--history", type=int, default=20, help="HISTORY_LIMIT")
+    parser.add_argument("--db", type=Path, help="SQLite file (default: a fresh temporary one)")
+    args = parser.parse_args()
+    if args.db:
+        asyncio.run(run(args, args.db))
+        return
+    with tempfile.TemporaryDirectory() as folder:
+        asyncio.run(run(args, Path(folder) / "bench.db"))
+
+
+if __name__ == "__main__":
+    main()

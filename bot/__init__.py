@@ -1,0 +1,1 @@
+"""Bastion's composition root: settings, wiring, the CLI and the application lifecycle."""

@@ -1,0 +1,111 @@
+"""The application lifecycle: start everything configured, stop it in order on a signal.
+
+On SIGINT/SIGTERM intake stops first (the HTTP server stops accepting, new messages get a
+"restarting" notice), turns in flight get ``SHUTDOWN_GRACE_SECONDS`` to finish, then resources
+close in reverse order of opening.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+import signal
+import socket
+import sys
+from collections.abc import Callable, Iterator
+
+import uvicorn
+from loguru import logger
+
+from adapters.console import ConsoleChat
+from bot.http import build_http_app
+from bot.runtime import open_runtime
+from bot.settings import Settings
+from core.errors import ConfigurationError
+
+
+class _Server(uvicorn.Server):
+    """uvicorn, minus its signal handling: the application owns the signals."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def run_bot(
+    settings: Settings,
+    *,
+    stop: asyncio.Event | None = None,
+    on_ready: Callable[[str], None] | None = None,
+) -> None:
+    """``bastion run``: the web chat (and, with their issues, the platform adapters)."""
+    stop = stop or asyncio.Event()
+    # Bind first: a taken port should stop start-up before anything else is opened.
+    sock = _bind(settings.web_host, settings.web_port) if settings.web_enabled else None
+    with _stop_on_signals(stop):
+        async with open_runtime(settings) as runtime:
+            grace = settings.shutdown_grace_seconds
+            async with asyncio.TaskGroup() as tasks:
+                server = None
+                if sock is not None:
+                    config = uvicorn.Config(
+                        build_http_app(runtime),
+                        log_config=None,
+                        lifespan="off",
+                        timeout_graceful_shutdown=max(1, math.ceil(grace)),
+                        access_log=False,
+                    )
+                    server = _Server(config)
+                    tasks.create_task(server.serve(sockets=[sock]))
+                    host, port = sock.getsockname()[:2]
+                    url = f"http://{host}:{port}"
+                    logger.info("web chat listening on {}", url)
+                    if on_ready:
+                        on_ready(url)
+                else:
+                    logger.info("web chat disabled (WEB_ENABLED=false)")
+                await stop.wait()
+                logger.info("stopping: intake closed, finishing turns in flight")
+                runtime.gateway.stop_intake()
+                if server is not None:
+                    server.should_exit = True
+            await runtime.gateway.drain(grace)
+    logger.info("stopped")
+
+
+async def chat_in_console(settings: Settings) -> None:
+    """``bastion chat``: the same pipeline, one user, in this terminal."""
+    async with open_runtime(settings) as runtime:
+        await ConsoleChat(runtime.gateway, sys.stdin, sys.stdout).run()
+
+
+@contextlib.contextmanager
+def _stop_on_signals(stop: asyncio.Event) -> Iterator[None]:
+    loop = asyncio.get_running_loop()
+    handled = (signal.SIGINT, signal.SIGTERM)
+    for sig in handled:
+        loop.add_signal_handler(sig, stop.set)
+    try:
+        yield
+    finally:
+        for sig in handled:
+            loop.remove_signal_handler(sig)
+
+
+def _bind(host: str, port: int) -> socket.socket:
+    """Bind before serving, so a taken port is one readable line, not a uvicorn exit."""
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind(address)
+    except socket.gaierror as exc:
+        raise ConfigurationError("WEB_HOST", f"cannot resolve {host!r}: {exc.strerror}") from exc
+    except OSError as exc:
+        problem = f"cannot listen on {host}:{port}: {exc.strerror}"
+        raise ConfigurationError("WEB_PORT", problem) from exc
+    sock.listen(2048)
+    sock.setblocking(False)
+    return sock

@@ -1,0 +1,87 @@
+"""The ``bastion`` command: ``run``, ``chat`` and ``config check``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Sequence
+
+from bot.app import chat_in_console, run_bot
+from bot.logs import configure_logging
+from bot.settings import Settings, load_settings
+from core.errors import ConfigurationError, StorageError
+from core.providers.rules import load_knowledge_base
+
+EXIT_CONFIG = 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="bastion", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("run", help="run the bot: the web chat and every configured adapter")
+    commands.add_parser("chat", help="talk to the bot in this terminal")
+    config = commands.add_parser("config", help="inspect the configuration")
+    config.add_argument("action", choices=["check"], help="show what is enabled and missing")
+    args = parser.parse_args(argv)
+
+    try:
+        settings = load_settings()
+        if args.command == "config":
+            print(describe(settings))
+            return 0
+        configure_logging(settings.log_level, settings.log_format, settings.secrets())
+        if args.command == "run":
+            asyncio.run(run_bot(settings))
+        else:
+            asyncio.run(chat_in_console(settings))
+    except ConfigurationError as exc:
+        print(f"bastion: configuration error: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except StorageError as exc:
+        print(f"bastion: configuration error: DATABASE_URL: {exc}", file=sys.stderr)
+        return EXIT_CONFIG
+    except KeyboardInterrupt:  # Ctrl-C in `bastion chat`
+        return 0
+    return 0
+
+
+def describe(settings: Settings) -> str:
+    """What ``bastion config check`` prints: enabled, missing, never a secret."""
+    kb = load_knowledge_base(settings.knowledge_base_path)
+    web = f"http://{settings.web_host}:{settings.web_port}" if settings.web_enabled else "disabled"
+    lines = [
+        "Bastion configuration",
+        f"  storage    SQLite at {settings.sqlite_path}",
+        f"  providers  {', '.join(settings.providers)}",
+        f"  rules      {len(kb.intents)} intents from {settings.knowledge_base_path}"
+        f" (min confidence {settings.rules_min_confidence})",
+        f"  web chat   {web}",
+        "  console    available: bastion chat",
+        f"  logging    {settings.log_level}, {settings.log_format}",
+        "Platform adapters",
+    ]
+    platforms = {
+        "telegram": [("TELEGRAM_BOT_TOKEN", settings.telegram_bot_token)],
+        "discord": [("DISCORD_BOT_TOKEN", settings.discord_bot_token)],
+        "slack": [
+            ("SLACK_BOT_TOKEN", settings.slack_bot_token),
+            (
+                "SLACK_APP_TOKEN or SLACK_SIGNING_SECRET",
+                settings.slack_app_token or settings.slack_signing_secret,
+            ),
+        ],
+    }
+    for platform, needs in platforms.items():
+        missing = [name for name, value in needs if value is None]
+        if missing:
+            lines.append(f"  {platform:<10} not configured (missing {', '.join(missing)})")
+        else:
+            lines.append(
+                f"  {platform:<10} credentials set; this version has no adapter for it yet"
+            )
+    return "\n".join(lines)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,58 @@
+"""The shared HTTP application: the web chat, ``/healthz`` and ``/metrics``.
+
+Later adapters mount their webhooks (Slack events, Telegram) here too, so one port serves all.
+Starlette rather than FastAPI: we need raw control over bodies (non-UTF-8, size limits, exact
+error messages), Bolt ships a Starlette handler, and nothing here wants generated OpenAPI.
+"""
+
+from __future__ import annotations
+
+from loguru import logger
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+from starlette.applications import Starlette
+from starlette.exceptions import HTTPException
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from adapters.web import web_chat_routes
+from bot.runtime import Runtime
+
+
+def build_http_app(runtime: Runtime) -> Starlette:
+    settings = runtime.settings
+
+    async def healthz(request: Request) -> Response:
+        try:
+            await runtime.store.ping()
+            storage = "ok"
+        except Exception as exc:  # health must answer, whatever the store does
+            logger.warning("health check: storage failed: {}", type(exc).__name__)
+            storage = "failing"
+        status = "ok" if storage == "ok" else "down"
+        body = {
+            "status": status,
+            "storage": {"engine": "sqlite", "status": storage},
+            "providers": {name: {"state": "ok"} for name in settings.providers},
+            "turns_in_flight": runtime.gateway.in_flight,
+        }
+        return JSONResponse(body, status_code=200 if status == "ok" else 503)
+
+    async def metrics(request: Request) -> Response:
+        return Response(generate_latest(runtime.registry), media_type=CONTENT_TYPE_LATEST)
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, HTTPException)
+        code = {404: "not_found", 405: "method_not_allowed"}.get(exc.status_code, "http_error")
+        return JSONResponse(
+            {"error": {"code": code, "message": str(exc.detail)}},
+            status_code=exc.status_code,
+            headers=exc.headers,
+        )
+
+    routes = [
+        *web_chat_routes(runtime.gateway, settings.max_message_chars),
+        Route("/healthz", healthz, methods=["GET"]),
+        Route("/metrics", metrics, methods=["GET"]),
+    ]
+    return Starlette(routes=routes, exception_handlers={HTTPException: http_error})

@@ -1,0 +1,139 @@
+"""The one settings object, read from the environment and ``.env`` and validated at start.
+
+Every field is listed in ``.env.example`` with its default and meaning; keep the two in step
+(``tests/bot/test_settings.py`` checks that they are).
+"""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from core.errors import ConfigurationError
+
+BUNDLED_KNOWLEDGE_BASE = Path(__file__).parent / "content" / "shop_knowledge.yaml"
+
+# Providers this version can run. The fallback ladder adds openai, anthropic, local and handoff.
+AVAILABLE_PROVIDERS = ("rules",)
+PLANNED_PROVIDERS = ("openai", "anthropic", "local", "handoff")
+
+_SQLITE_URL = re.compile(r"^sqlite:///(?P<path>.+)$")
+
+
+class Settings(BaseSettings):
+    """Bastion's configuration; names match the environment variables, upper-cased."""
+
+    model_config = SettingsConfigDict(
+        env_file=".env",
+        env_file_encoding="utf-8",
+        extra="ignore",
+        # An empty value in .env means "use the default", as in .env.example.
+        env_ignore_empty=True,
+        frozen=True,
+    )
+
+    bot_name: str = Field("Bastion", min_length=1, max_length=64)
+    database_url: str = "sqlite:///data/bastion.db"
+    providers: Annotated[tuple[str, ...], NoDecode] = ("rules",)
+    knowledge_base_path: Path = BUNDLED_KNOWLEDGE_BASE
+    rules_min_confidence: float = Field(0.45, gt=0.0, le=1.0)
+    system_prompt: str = (
+        "You are the customer assistant of a small online shop. Answer briefly and only from "
+        "what you know for sure; when unsure, say so and offer /human."
+    )
+    history_limit: int = Field(20, ge=0, le=1000)
+
+    web_enabled: bool = True
+    web_host: str = "127.0.0.1"
+    web_port: int = Field(8080, ge=0, le=65535)
+    max_message_chars: int = Field(4000, ge=1, le=100_000)
+
+    log_level: Literal["TRACE", "DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    log_format: Literal["text", "json"] = "text"
+    shutdown_grace_seconds: float = Field(10.0, ge=0, le=600)
+
+    # Platform credentials. Secrets stay SecretStr so they never print by accident.
+    telegram_bot_token: SecretStr | None = None
+    discord_bot_token: SecretStr | None = None
+    slack_bot_token: SecretStr | None = None
+    slack_app_token: SecretStr | None = None
+    slack_signing_secret: SecretStr | None = None
+
+    @field_validator("log_level", "log_format", mode="before")
+    @classmethod
+    def _case_insensitive(cls, value: Any, info: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        return value.upper() if info.field_name == "log_level" else value.lower()
+
+    @field_validator("database_url")
+    @classmethod
+    def _known_database(cls, value: str) -> str:
+        if value.startswith(("postgres://", "postgresql://")):
+            raise ValueError(
+                "PostgreSQL storage is not available in this version yet; use sqlite:///path.db"
+            )
+        if not _SQLITE_URL.match(value):
+            raise ValueError("expected sqlite:///relative/path.db or sqlite:////absolute/path.db")
+        return value
+
+    @field_validator("providers", mode="before")
+    @classmethod
+    def _provider_list(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        names = tuple(part.strip().lower() for part in value.split(",") if part.strip())
+        if not names:
+            raise ValueError("name at least one provider, e.g. PROVIDERS=rules")
+        for name in names:
+            if name in PLANNED_PROVIDERS:
+                raise ValueError(f"provider {name!r} is not available in this version yet")
+            if name not in AVAILABLE_PROVIDERS:
+                known = ", ".join(AVAILABLE_PROVIDERS + PLANNED_PROVIDERS)
+                raise ValueError(f"unknown provider {name!r} (known: {known})")
+        if len(set(names)) != len(names):
+            raise ValueError("a provider is listed twice")
+        return names
+
+    @property
+    def sqlite_path(self) -> str:
+        """The database file (or ``:memory:``) named by ``DATABASE_URL``."""
+        match = _SQLITE_URL.match(self.database_url)
+        assert match is not None  # guaranteed by the validator
+        return match["path"]
+
+    def secrets(self) -> list[str]:
+        """Every configured secret value, for the log redactor."""
+        values = (
+            self.telegram_bot_token,
+            self.discord_bot_token,
+            self.slack_bot_token,
+            self.slack_app_token,
+            self.slack_signing_secret,
+        )
+        return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Read and validate settings; a bad value raises ``ConfigurationError`` naming it."""
+    try:
+        return Settings(**overrides)
+    except ValidationError as exc:
+        error = exc.errors(include_url=False)[0]
+        field = str(error["loc"][0]) if error["loc"] else "settings"
+        raise ConfigurationError(field.upper(), _explain(error, field)) from None
+
+
+def _explain(error: Any, field: str) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    secret = (
+        Settings.model_fields.get(field) is not None
+        and "secret" in str(Settings.model_fields[field].annotation).lower()
+    )
+    if secret or not isinstance(error.get("input"), str | int | float):
+        return message
+    return f"{message} (got {error['input']!r})"

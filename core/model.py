@@ -1,0 +1,161 @@
+"""The normalized model every adapter converts into and every stage works on.
+
+Platform-specific data rides in ``extras``, which the core never reads.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+from types import MappingProxyType
+from typing import Any
+
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
+
+
+@dataclass(frozen=True, slots=True)
+class UserRef:
+    """A person, identified per platform: ``("telegram", "12345")``."""
+
+    platform: str
+    user_id: str
+    display_name: str = ""
+
+    @property
+    def key(self) -> str:
+        return f"{self.platform}:{self.user_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class ChatRef:
+    """Where a conversation happens: a DM, a group, or a thread inside one."""
+
+    platform: str
+    chat_id: str
+    thread_id: str = ""
+    is_group: bool = False
+
+    @property
+    def key(self) -> str:
+        """One conversation's identity; lanes, locks and history are keyed by it."""
+        return f"{self.platform}:{self.chat_id}:{self.thread_id}"
+
+
+@dataclass(frozen=True, slots=True)
+class Command:
+    """A slash command the adapter parsed (natively or from text), without platform syntax."""
+
+    name: str
+    args: str = ""
+
+
+@dataclass(frozen=True, slots=True)
+class IncomingMessage:
+    """One message a user sent, as every adapter hands it to the core."""
+
+    message_id: str
+    user: UserRef
+    chat: ChatRef
+    text: str
+    sent_at: datetime
+    command: Command | None = None
+    extras: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.sent_at.tzinfo is None:
+            raise ValueError("sent_at must be timezone-aware")
+
+
+class ReplyKind(StrEnum):
+    """Lets a client tell an answer to the question from a notice about the bot itself."""
+
+    ANSWER = "answer"
+    NOTICE = "notice"
+    ERROR = "error"
+
+
+class TurnOutcome(StrEnum):
+    """How a turn ended; stored with the reply and counted in metrics."""
+
+    ANSWERED = "answered"
+    UNKNOWN = "unknown"  # the rules tier honestly did not know
+    COMMAND = "command"
+    FAILED = "failed"  # the error boundary caught something
+
+
+@dataclass(frozen=True, slots=True)
+class Usage:
+    """What a provider call cost, from the provider's own usage fields."""
+
+    input_tokens: int = 0
+    output_tokens: int = 0
+    cost_usd: float = 0.0
+
+
+@dataclass(frozen=True, slots=True)
+class Reply:
+    """What the core answers to one incoming message."""
+
+    text: str
+    kind: ReplyKind = ReplyKind.ANSWER
+    outcome: TurnOutcome = TurnOutcome.ANSWERED
+    provider: str = ""
+    model: str = ""
+    usage: Usage = field(default_factory=Usage)
+
+
+class Role(StrEnum):
+    SYSTEM = "system"
+    USER = "user"
+    ASSISTANT = "assistant"
+
+
+@dataclass(frozen=True, slots=True)
+class ChatMessage:
+    """One entry of the prompt handed to a provider."""
+
+    role: Role
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class StoredMessage:
+    """A message as the conversation store keeps it (both directions)."""
+
+    id: int
+    role: Role
+    text: str
+    created_at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Completion:
+    """A provider's answer before it becomes a ``Reply``."""
+
+    text: str
+    provider: str
+    model: str = ""
+    usage: Usage = field(default_factory=Usage)
+    # The rules tier sets this when nothing in the knowledge base matched well enough.
+    unknown: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Turn:
+    """Everything one pass through the pipeline knows; stages extend it with ``replace``."""
+
+    message: IncomingMessage
+    history: tuple[StoredMessage, ...] = ()
+    system_prompt: str = ""
+
+    @property
+    def conversation_key(self) -> str:
+        return self.message.chat.key
+
+    def prompt(self) -> tuple[ChatMessage, ...]:
+        """System prompt, then history, then the current message: what a provider sees."""
+        head = (ChatMessage(Role.SYSTEM, self.system_prompt),) if self.system_prompt else ()
+        past = tuple(ChatMessage(m.role, m.text) for m in self.history)
+        return (*head, *past, ChatMessage(Role.USER, self.message.text))

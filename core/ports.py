@@ -1,0 +1,76 @@
+"""The seams of the core, one Protocol each.
+
+Implementations live beside their kind (``core/storage/sqlite``, ``core/providers/rules``); the
+fakes in ``tests/`` implement the same Protocols.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Protocol
+
+from core.model import (
+    ChatMessage,
+    ChatRef,
+    Completion,
+    IncomingMessage,
+    Reply,
+    StoredMessage,
+    Turn,
+    UserRef,
+)
+
+Next = Callable[[Turn], Awaitable[Reply]]
+
+
+class Stage(Protocol):
+    """One layer of the onion: may short-circuit, or wrap ``call_next``."""
+
+    async def __call__(self, turn: Turn, call_next: Next) -> Reply: ...
+
+
+class Provider(Protocol):
+    """Something that answers a prompt: an LLM, the rules tier, or a human hand-off."""
+
+    @property
+    def name(self) -> str: ...
+
+    async def complete(self, prompt: Sequence[ChatMessage], user: UserRef) -> Completion: ...
+
+
+class ConversationStore(Protocol):
+    """Users and messages in both directions; later issues add tickets and audit entries."""
+
+    async def record_incoming(self, message: IncomingMessage) -> int:
+        """Store a user's message (creating the user if new); returns its row id."""
+        ...
+
+    async def record_reply(self, message: IncomingMessage, reply: Reply, latency_ms: float) -> int:
+        """Store the bot's reply to ``message`` with provider, tokens, cost, latency, outcome."""
+        ...
+
+    async def context(self, chat: ChatRef, limit: int) -> tuple[StoredMessage, ...]:
+        """The newest ``limit`` messages since the last reset, oldest first."""
+        ...
+
+    async def reset_context(self, chat: ChatRef) -> None:
+        """Start the conversation afresh; stored messages stay but no longer reach the model."""
+        ...
+
+    async def forget_user(self, user: UserRef) -> int:
+        """Delete everything stored about ``user``; returns how many messages were removed."""
+        ...
+
+
+class TurnMetrics(Protocol):
+    """Where the error boundary reports every turn."""
+
+    def turn_finished(self, reply: Reply, seconds: float) -> None: ...
+
+    def turn_crashed(self, stage_error: str) -> None: ...
+
+
+class MessageSink(Protocol):
+    """What adapters hand normalized messages to (the core's ``Gateway``)."""
+
+    async def submit(self, message: IncomingMessage) -> Reply: ...

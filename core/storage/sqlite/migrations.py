@@ -1,0 +1,67 @@
+"""Versioned schema migrations, applied in order at start-up.
+
+Append new steps; never edit a step that has shipped, since databases in the field already ran it.
+The applied version is kept in ``PRAGMA user_version``, which SQLite stores in the file header.
+"""
+
+from __future__ import annotations
+
+import aiosqlite
+
+MIGRATIONS: tuple[str, ...] = (
+    # 1: users, conversations and messages in both directions.
+    """
+    CREATE TABLE users (
+        id               INTEGER PRIMARY KEY,
+        platform         TEXT NOT NULL,
+        platform_user_id TEXT NOT NULL,
+        display_name     TEXT NOT NULL DEFAULT '',
+        first_seen       TEXT NOT NULL,
+        UNIQUE (platform, platform_user_id)
+    );
+    CREATE TABLE conversations (
+        id            INTEGER PRIMARY KEY,
+        key           TEXT NOT NULL UNIQUE,
+        platform      TEXT NOT NULL,
+        chat_id       TEXT NOT NULL,
+        thread_id     TEXT NOT NULL DEFAULT '',
+        -- /reset moves this past the newest message: older ones stay stored but leave the context.
+        context_after INTEGER NOT NULL DEFAULT 0
+    );
+    CREATE TABLE messages (
+        id                  INTEGER PRIMARY KEY,
+        conversation_id     INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+        -- For a reply, the user it answered, so /forget removes both sides of the exchange.
+        user_id             INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        direction           TEXT NOT NULL CHECK (direction IN ('in', 'out')),
+        platform_message_id TEXT NOT NULL DEFAULT '',
+        text                TEXT NOT NULL,
+        created_at          TEXT NOT NULL,
+        kind                TEXT NOT NULL DEFAULT '',
+        outcome             TEXT NOT NULL DEFAULT '',
+        provider            TEXT NOT NULL DEFAULT '',
+        model               TEXT NOT NULL DEFAULT '',
+        input_tokens        INTEGER NOT NULL DEFAULT 0,
+        output_tokens       INTEGER NOT NULL DEFAULT 0,
+        cost_usd            REAL NOT NULL DEFAULT 0,
+        latency_ms          REAL
+    );
+    CREATE INDEX messages_by_conversation ON messages (conversation_id, id);
+    CREATE INDEX messages_by_user ON messages (user_id);
+    """,
+)
+
+
+async def migrate(db: aiosqlite.Connection) -> int:
+    """Bring the schema up to date; returns the version now in force."""
+    async with db.execute("PRAGMA user_version") as cursor:
+        row = await cursor.fetchone()
+    current = int(row[0]) if row else 0
+    if current > len(MIGRATIONS):
+        raise RuntimeError(
+            f"database schema is version {current}, newer than this Bastion ({len(MIGRATIONS)})"
+        )
+    for version, script in enumerate(MIGRATIONS[current:], start=current + 1):
+        # executescript commits first, so each step runs in its own explicit transaction.
+        await db.executescript(f"BEGIN;\n{script}\nPRAGMA user_version = {version};\nCOMMIT;")
+    return len(MIGRATIONS)

@@ -1,0 +1,264 @@
+"""Conversation store on one SQLite file: users, conversations, messages in both directions."""
+
+from __future__ import annotations
+
+import asyncio
+import sqlite3
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from types import TracebackType
+from typing import Self
+
+import aiosqlite
+
+from core.cache_lru import BoundedCache
+from core.errors import StorageError
+from core.model import ChatRef, IncomingMessage, Reply, Role, StoredMessage, UserRef
+from core.storage.sqlite.checkpoint import WalCheckpointer
+from core.storage.sqlite.migrations import migrate
+
+MEMORY = ":memory:"
+
+
+class SqliteStore:
+    """Owns one aiosqlite connection from ``__aenter__`` to ``__aexit__``.
+
+    One connection serves every task; writes take ``_write_lock`` because a transaction spans
+    several awaits, and another task's statement must not land inside it. The embedded default
+    is one process per database file; several processes want PostgreSQL.
+    """
+
+    def __init__(self, path: Path | str) -> None:
+        self._path = str(path)
+        self._db: aiosqlite.Connection | None = None
+        self._write_lock = asyncio.Lock()
+        self._resources = AsyncExitStack()
+        self._ids: BoundedCache[int] = BoundedCache(max_entries=100_000)
+
+    async def __aenter__(self) -> Self:
+        async with AsyncExitStack() as stack:
+            try:
+                if self._path != MEMORY:
+                    Path(self._path).parent.mkdir(parents=True, exist_ok=True)
+                # isolation_level=None: no implicit transactions; we BEGIN/COMMIT explicitly.
+                db = await aiosqlite.connect(self._path, isolation_level=None)
+                stack.push_async_callback(db.close)
+                await _prepare(db, checkpoint_elsewhere=self._path != MEMORY)
+                await migrate(db)
+                if self._path != MEMORY:
+                    await stack.enter_async_context(WalCheckpointer(self._path))
+            except (OSError, sqlite3.Error) as exc:
+                raise StorageError(f"cannot open SQLite database {self._path!r}: {exc}") from exc
+            self._db = db
+            self._resources = stack.pop_all()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self._db = None
+        await self._resources.aclose()
+
+    @property
+    def db(self) -> aiosqlite.Connection:
+        if self._db is None:
+            raise StorageError("the SQLite store is not open (use it with `async with`)")
+        return self._db
+
+    @asynccontextmanager
+    async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
+        async with self._write_lock:
+            db = self.db
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
+
+    async def ping(self) -> None:
+        """Raises if the database cannot answer a trivial query."""
+        async with self.db.execute("SELECT 1") as cursor:
+            await cursor.fetchone()
+
+    async def record_incoming(self, message: IncomingMessage) -> int:
+        user_id, conversation_id = await self._ids_for(message)
+        seen = message.sent_at.astimezone(UTC).isoformat()
+        async with self._write_lock:
+            return await _fetch_id(
+                self.db,
+                """INSERT INTO messages (conversation_id, user_id, direction,
+                                         platform_message_id, text, created_at)
+                   VALUES (?, ?, 'in', ?, ?, ?)
+                   RETURNING id""",
+                (conversation_id, user_id, message.message_id, message.text, seen),
+            )
+
+    async def record_reply(self, message: IncomingMessage, reply: Reply, latency_ms: float) -> int:
+        user, chat, usage = message.user, message.chat, reply.usage
+        async with self._write_lock:
+            # INSERT ... SELECT by key: if the user was forgotten meanwhile, nothing is stored.
+            cursor = await self.db.execute(
+                """INSERT INTO messages (conversation_id, user_id, direction, text, created_at,
+                                         kind, outcome, provider, model, input_tokens,
+                                         output_tokens, cost_usd, latency_ms)
+                   SELECT c.id, u.id, 'out', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+                   FROM conversations c, users u
+                   WHERE c.key = ? AND u.platform = ? AND u.platform_user_id = ?""",
+                (
+                    reply.text,
+                    datetime.now(UTC).isoformat(),
+                    reply.kind,
+                    reply.outcome,
+                    reply.provider,
+                    reply.model,
+                    usage.input_tokens,
+                    usage.output_tokens,
+                    usage.cost_usd,
+                    latency_ms,
+                    chat.key,
+                    user.platform,
+                    user.user_id,
+                ),
+            )
+            await cursor.close()
+            return (cursor.lastrowid or 0) if cursor.rowcount == 1 else 0
+
+    def _cached_ids(self, message: IncomingMessage) -> tuple[int, int] | None:
+        user_id = self._ids.get(_user_key(message.user))
+        conversation_id = self._ids.get(message.chat.key)
+        if user_id is None or conversation_id is None:
+            return None
+        return user_id, conversation_id
+
+    async def _ids_for(self, message: IncomingMessage) -> tuple[int, int]:
+        """Row ids of the message's user and conversation, created on first sight.
+
+        Cached, because looking them up would triple the round trips of every turn; only
+        ``forget_user`` deletes these rows, and it evicts what it deletes.
+        """
+        if (ids := self._cached_ids(message)) is not None:
+            return ids
+        user, chat = message.user, message.chat
+        seen = message.sent_at.astimezone(UTC).isoformat()
+        async with self._transaction() as db:
+            user_id = await _fetch_id(
+                db,
+                """INSERT INTO users (platform, platform_user_id, display_name, first_seen)
+                   VALUES (?, ?, ?, ?)
+                   ON CONFLICT (platform, platform_user_id)
+                   DO UPDATE SET display_name = excluded.display_name
+                   RETURNING id""",
+                (user.platform, user.user_id, user.display_name, seen),
+            )
+            conversation_id = await _fetch_id(
+                db,
+                """INSERT INTO conversations (key, platform, chat_id, thread_id)
+                   VALUES (?, ?, ?, ?)
+                   ON CONFLICT (key) DO UPDATE SET key = excluded.key
+                   RETURNING id""",
+                (chat.key, chat.platform, chat.chat_id, chat.thread_id),
+            )
+        self._ids.put(_user_key(user), user_id)
+        self._ids.put(chat.key, conversation_id)
+        return user_id, conversation_id
+
+    async def context(self, chat: ChatRef, limit: int) -> tuple[StoredMessage, ...]:
+        async with self.db.execute(
+            """SELECT m.id, m.direction, m.text, m.created_at
+               FROM messages m JOIN conversations c ON c.id = m.conversation_id
+               WHERE c.key = ? AND m.id > c.context_after
+               ORDER BY m.id DESC LIMIT ?""",
+            (chat.key, limit),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return tuple(_stored(row) for row in reversed(list(rows)))
+
+    async def history(self, chat: ChatRef) -> tuple[StoredMessage, ...]:
+        """Every stored message of a conversation, reset or not, oldest first."""
+        async with self.db.execute(
+            """SELECT m.id, m.direction, m.text, m.created_at
+               FROM messages m JOIN conversations c ON c.id = m.conversation_id
+               WHERE c.key = ? ORDER BY m.id""",
+            (chat.key,),
+        ) as cursor:
+            rows = await cursor.fetchall()
+        return tuple(_stored(row) for row in rows)
+
+    async def reset_context(self, chat: ChatRef) -> None:
+        async with self._write_lock:
+            await self.db.execute(
+                """UPDATE conversations
+                   SET context_after = (SELECT COALESCE(MAX(id), 0) FROM messages)
+                   WHERE key = ?""",
+                (chat.key,),
+            )
+
+    async def forget_user(self, user: UserRef) -> int:
+        async with self._transaction() as db:
+            async with db.execute(
+                """SELECT COUNT(m.id) FROM users u LEFT JOIN messages m ON m.user_id = u.id
+                   WHERE u.platform = ? AND u.platform_user_id = ?""",
+                (user.platform, user.user_id),
+            ) as cursor:
+                row = await cursor.fetchone()
+            removed = int(row[0]) if row else 0
+            async with db.execute(
+                """SELECT DISTINCT m.conversation_id FROM messages m JOIN users u
+                   ON u.id = m.user_id WHERE u.platform = ? AND u.platform_user_id = ?""",
+                (user.platform, user.user_id),
+            ) as cursor:
+                conversations = [(int(r[0]),) for r in await cursor.fetchall()]
+            self._ids.clear()  # rare; simpler and safer than tracking each deleted key
+            # Messages go with the user (ON DELETE CASCADE); conversations left empty go too,
+            # since their keys can carry the user's id (a DM's chat id often is the user id).
+            await db.execute(
+                "DELETE FROM users WHERE platform = ? AND platform_user_id = ?",
+                (user.platform, user.user_id),
+            )
+            await db.executemany(
+                """DELETE FROM conversations WHERE id = ? AND NOT EXISTS
+                   (SELECT 1 FROM messages m WHERE m.conversation_id = conversations.id)""",
+                conversations,
+            )
+            return removed
+
+
+async def _prepare(db: aiosqlite.Connection, *, checkpoint_elsewhere: bool) -> None:
+    await db.execute("PRAGMA journal_mode = WAL")
+    # NORMAL is durable across application crashes in WAL mode; only a power cut can lose
+    # the last transactions, which is the usual trade for a chat history.
+    await db.execute("PRAGMA synchronous = NORMAL")
+    await db.execute("PRAGMA foreign_keys = ON")
+    await db.execute("PRAGMA busy_timeout = 5000")
+    if checkpoint_elsewhere:
+        # Checkpoints run on their own connection (see checkpoint.py), not inside a commit.
+        await db.execute("PRAGMA wal_autocheckpoint = 0")
+
+
+async def _fetch_id(db: aiosqlite.Connection, sql: str, params: tuple[object, ...]) -> int:
+    async with db.execute(sql, params) as cursor:
+        row = await cursor.fetchone()
+    if row is None:
+        raise StorageError("insert returned no id")
+    return int(row[0])
+
+
+def _user_key(user: UserRef) -> str:
+    return f"user:{user.key}"
+
+
+def _stored(row: sqlite3.Row | tuple[object, ...]) -> StoredMessage:
+    message_id, direction, text, created_at = row
+    return StoredMessage(
+        id=int(str(message_id)),
+        role=Role.USER if direction == "in" else Role.ASSISTANT,
+        text=str(text),
+        created_at=datetime.fromisoformat(str(created_at)),
+    )

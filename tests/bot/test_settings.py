@@ -1,0 +1,81 @@
+"""Settings: defaults, readable errors naming the variable, and .env.example kept in step."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+
+from bot.settings import Settings, load_settings
+from core.errors import ConfigurationError
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_defaults_are_the_embedded_setup() -> None:
+    settings = load_settings(_env_file=None)
+    assert settings.sqlite_path == "data/bastion.db"
+    assert settings.providers == ("rules",)
+    assert (settings.web_host, settings.web_port) == ("127.0.0.1", 8080)
+    assert settings.knowledge_base_path.exists()
+
+
+@pytest.mark.parametrize(
+    ("variable", "value", "says"),
+    [
+        ("WEB_PORT", "eighty", "valid integer"),
+        ("WEB_PORT", "70000", "less than or equal to 65535"),
+        ("RULES_MIN_CONFIDENCE", "high", "valid number"),
+        ("PROVIDERS", "rules,gpt9", "unknown provider 'gpt9'"),
+        ("PROVIDERS", "openai", "not available in this version"),
+        ("PROVIDERS", " , ", "at least one provider"),
+        ("DATABASE_URL", "sqlite:/bastion.db", "expected sqlite:///"),
+        ("DATABASE_URL", "mysql://localhost/db", "expected sqlite:///"),
+        ("LOG_FORMAT", "xml", "'text' or 'json'"),
+        ("HISTORY_LIMIT", "-3", "greater than or equal to 0"),
+    ],
+)
+def test_a_bad_value_names_the_variable(
+    monkeypatch: pytest.MonkeyPatch, variable: str, value: str, says: str
+) -> None:
+    monkeypatch.setenv(variable, value)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(_env_file=None)
+    assert caught.value.variable == variable
+    assert says in str(caught.value)
+    assert "\n" not in str(caught.value)
+
+
+def test_values_are_read_from_a_dotenv_file(tmp_path: Path) -> None:
+    env = tmp_path / ".env"
+    env.write_text("WEB_PORT=9000\nPROVIDERS=Rules\nLOG_LEVEL=debug\nTELEGRAM_BOT_TOKEN=\n")
+    settings = load_settings(_env_file=env)
+    assert (settings.web_port, settings.providers, settings.log_level) == (
+        9000,
+        ("rules",),
+        "DEBUG",
+    )
+    assert settings.telegram_bot_token is None  # empty means unset
+
+
+def test_a_bad_secret_is_reported_without_its_value(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("WEB_PORT", "x")
+    monkeypatch.setenv("SLACK_BOT_TOKEN", "xoxb-very-secret")
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(_env_file=None)
+    assert "xoxb-very-secret" not in str(caught.value)
+
+
+def test_env_example_lists_every_setting_with_a_default_and_meaning() -> None:
+    text = (ROOT / ".env.example").read_text()
+    listed = re.findall(r"^([A-Z][A-Z0-9_]*)=", text, flags=re.M)
+    assert sorted(listed) == sorted(name.upper() for name in Settings.model_fields)
+    for name in listed:
+        comment = re.search(rf"((?:^#.*\n)+){name}=", text, flags=re.M)
+        assert comment is not None and "Default" in comment.group(1), name
+
+
+def test_env_example_as_a_dotenv_file_is_valid() -> None:
+    settings = load_settings(_env_file=ROOT / ".env.example")
+    assert settings.providers == ("rules",)

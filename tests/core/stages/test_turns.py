@@ -1,0 +1,150 @@
+"""The stage chain as wired in ``bot/wiring.py``, on a real SQLite store and a fake provider."""
+
+from __future__ import annotations
+
+import io
+
+from loguru import logger
+from prometheus_client import CollectorRegistry
+
+from bot.logs import configure_logging
+from bot.wiring import build_pipeline
+from core.gateway import Gateway
+from core.metrics import PrometheusTurnMetrics
+from core.model import ReplyKind, Role, TurnOutcome
+from core.stages.boundary import APOLOGY
+from core.storage.sqlite import SqliteStore
+from tests.fakes import BrokenProvider, EchoProvider, RecordingMetrics, message
+
+
+def gateway_for(store: SqliteStore, provider: object, metrics: object, limit: int = 20) -> Gateway:
+    pipeline = build_pipeline(
+        store=store,
+        provider=provider,  # type: ignore[arg-type]
+        metrics=metrics,  # type: ignore[arg-type]
+        history_limit=limit,
+        bot_name="Testbot",
+    )
+    return Gateway(pipeline, system_prompt="be brief")
+
+
+async def test_provider_sees_system_prompt_history_and_the_new_message(store: SqliteStore) -> None:
+    provider = EchoProvider()
+    gateway = gateway_for(store, provider, RecordingMetrics())
+    await gateway.submit(message("first"))
+    reply = await gateway.submit(message("second"))
+
+    assert reply.text == "echo: second"
+    assert [(m.role, m.text) for m in provider.prompts[-1]] == [
+        (Role.SYSTEM, "be brief"),
+        (Role.USER, "first"),
+        (Role.ASSISTANT, "echo: first"),
+        (Role.USER, "second"),
+    ]
+
+
+async def test_history_handed_over_is_bounded_by_the_limit(store: SqliteStore) -> None:
+    provider = EchoProvider()
+    gateway = gateway_for(store, provider, RecordingMetrics(), limit=2)
+    for n in range(4):
+        await gateway.submit(message(f"q{n}"))
+    assert [m.text for m in provider.prompts[-1]] == ["be brief", "q2", "echo: q2", "q3"]
+
+
+async def test_a_crashing_provider_gets_an_apology_counted_as_a_failure(
+    store: SqliteStore,
+) -> None:
+    metrics = RecordingMetrics()
+    gateway = gateway_for(store, BrokenProvider(RuntimeError("kaput")), metrics)
+    reply = await gateway.submit(message("hello"))
+
+    assert (reply.text, reply.kind, reply.outcome) == (
+        APOLOGY,
+        ReplyKind.ERROR,
+        TurnOutcome.FAILED,
+    )
+    assert metrics.crashed == ["RuntimeError"]
+    assert [r.outcome for r, _ in metrics.finished] == [TurnOutcome.FAILED]
+    # The question is kept even though the turn failed; the apology is not history.
+    assert [m.text for m in await store.history(message("x").chat)] == ["hello"]
+
+
+async def test_a_failure_is_logged_without_the_message_text_or_user(store: SqliteStore) -> None:
+    out = io.StringIO()
+    configure_logging("INFO", "text", stream=out)
+    private_text, user = "my card is " + "4111 " * 4, "alice-" + "x" * 3
+    try:
+        gateway = gateway_for(store, BrokenProvider(RuntimeError("kaput")), RecordingMetrics())
+        await gateway.submit(message(private_text, user=user))
+    finally:
+        logger.remove()
+    logged = out.getvalue()
+    assert "turn failed: RuntimeError" in logged
+    assert "4111" not in logged and user not in logged
+
+
+async def test_every_turn_is_measured_in_prometheus(store: SqliteStore) -> None:
+    registry = CollectorRegistry()
+    gateway = gateway_for(store, EchoProvider(), PrometheusTurnMetrics(registry))
+    await gateway.submit(message("hello"))
+    await gateway.submit(message("/help"))
+
+    def turns(outcome: str, provider: str) -> float | None:
+        return registry.get_sample_value(
+            "bastion_turns_total",
+            {
+                "outcome": outcome,
+                "kind": "answer" if provider != "none" else "notice",
+                "provider": provider,
+            },
+        )
+
+    assert turns("answered", "echo") == 1
+    assert turns("command", "none") == 1
+    assert registry.get_sample_value("bastion_turn_seconds_count") == 2
+
+
+async def test_help_lists_the_commands_and_costs_no_model_call(store: SqliteStore) -> None:
+    provider = EchoProvider()
+    reply = await gateway_for(store, provider, RecordingMetrics()).submit(message("/help"))
+    assert reply.kind == ReplyKind.NOTICE
+    for command in ("/help", "/reset", "/forget", "/human"):
+        assert command in reply.text
+    assert provider.prompts == []
+
+
+async def test_start_greets_by_the_bots_name(store: SqliteStore) -> None:
+    reply = await gateway_for(store, EchoProvider(), RecordingMetrics()).submit(message("/start"))
+    assert "Testbot" in reply.text and "/help" in reply.text
+
+
+async def test_reset_makes_the_model_forget_the_earlier_turns(store: SqliteStore) -> None:
+    provider = EchoProvider()
+    gateway = gateway_for(store, provider, RecordingMetrics())
+    await gateway.submit(message("my order is 1234"))
+    reset = await gateway.submit(message("/reset"))
+    await gateway.submit(message("what was my order?"))
+
+    assert "afresh" in reset.text
+    assert [m.text for m in provider.prompts[-1]] == ["be brief", "what was my order?"]
+
+
+async def test_forget_deletes_the_users_stored_history_and_leaves_no_trace(
+    store: SqliteStore,
+) -> None:
+    gateway = gateway_for(store, EchoProvider(), RecordingMetrics())
+    await gateway.submit(message("my address is 1 Main St"))
+    reply = await gateway.submit(message("/forget"))
+
+    assert "deleted" in reply.text and "2 messages" in reply.text
+    assert await store.history(message("x").chat) == ()
+
+
+async def test_unknown_command_points_to_help(store: SqliteStore) -> None:
+    reply = await gateway_for(store, EchoProvider(), RecordingMetrics()).submit(message("/dance"))
+    assert reply.text.startswith("I don't know the command /dance") and "/help" in reply.text
+
+
+async def test_human_is_honest_that_no_person_is_connected_yet(store: SqliteStore) -> None:
+    reply = await gateway_for(store, EchoProvider(), RecordingMetrics()).submit(message("/human"))
+    assert "not switched on" in reply.text

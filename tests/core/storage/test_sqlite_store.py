@@ -1,0 +1,139 @@
+"""The SQLite conversation store, each test on a fresh temporary database file."""
+
+from __future__ import annotations
+
+import sqlite3
+from pathlib import Path
+
+import pytest
+
+from core.errors import StorageError
+from core.model import Reply, ReplyKind, Role, TurnOutcome, Usage
+from core.storage.sqlite import SqliteStore
+from core.storage.sqlite.migrations import MIGRATIONS
+from tests.fakes import message
+
+
+async def test_database_runs_in_wal_mode_with_the_latest_schema(store: SqliteStore) -> None:
+    async with store.db.execute("PRAGMA journal_mode") as cursor:
+        assert (await cursor.fetchone()) == ("wal",)
+    async with store.db.execute("PRAGMA user_version") as cursor:
+        assert (await cursor.fetchone()) == (len(MIGRATIONS),)
+
+
+async def test_missing_folder_is_created(tmp_path: Path) -> None:
+    path = tmp_path / "deep" / "er" / "bastion.db"
+    async with SqliteStore(path) as store:
+        await store.ping()
+    assert path.exists()
+
+
+async def test_migrations_are_applied_once_and_data_survives_reopening(tmp_path: Path) -> None:
+    path = tmp_path / "bastion.db"
+    incoming = message("hello")
+    async with SqliteStore(path) as store:
+        await store.record_incoming(incoming)
+    async with SqliteStore(path) as store:
+        history = await store.history(incoming.chat)
+    assert [m.text for m in history] == ["hello"]
+
+
+async def test_a_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "future.db"
+    with sqlite3.connect(path) as db:
+        db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
+    with pytest.raises(RuntimeError, match="newer than this Bastion"):
+        async with SqliteStore(path):
+            pass
+
+
+async def test_unopenable_path_is_a_storage_error(tmp_path: Path) -> None:
+    blocker = tmp_path / "file"
+    blocker.write_text("not a folder")
+    with pytest.raises(StorageError, match="cannot open"):
+        async with SqliteStore(blocker / "bastion.db"):
+            pass
+
+
+async def test_reply_is_stored_with_provider_tokens_cost_latency_and_outcome(
+    store: SqliteStore,
+) -> None:
+    incoming = message("when are you open?")
+    await store.record_incoming(incoming)
+    reply = Reply(
+        "9 to 6",
+        provider="rules",
+        model="kb:abc",
+        outcome=TurnOutcome.ANSWERED,
+        usage=Usage(input_tokens=12, output_tokens=4, cost_usd=0.0002),
+    )
+    await store.record_reply(incoming, reply, latency_ms=3.5)
+    async with store.db.execute(
+        """SELECT direction, text, kind, outcome, provider, model, input_tokens, output_tokens,
+                  cost_usd, latency_ms FROM messages ORDER BY id"""
+    ) as cursor:
+        rows = await cursor.fetchall()
+    assert [tuple(r) for r in rows] == [
+        ("in", "when are you open?", "", "", "", "", 0, 0, 0.0, None),
+        ("out", "9 to 6", "answer", "answered", "rules", "kb:abc", 12, 4, 0.0002, 3.5),
+    ]
+
+
+async def test_context_is_the_newest_messages_oldest_first(store: SqliteStore) -> None:
+    for n in range(5):
+        incoming = message(f"q{n}")
+        await store.record_incoming(incoming)
+        await store.record_reply(incoming, Reply(f"a{n}"), latency_ms=1)
+    context = await store.context(message("x").chat, limit=3)
+    assert [(m.role, m.text) for m in context] == [
+        (Role.ASSISTANT, "a3"),
+        (Role.USER, "q4"),
+        (Role.ASSISTANT, "a4"),
+    ]
+
+
+async def test_context_is_per_conversation(store: SqliteStore) -> None:
+    await store.record_incoming(message("mine", user="alice"))
+    await store.record_incoming(message("theirs", user="bob"))
+    context = await store.context(message("x", user="alice").chat, limit=10)
+    assert [m.text for m in context] == ["mine"]
+
+
+async def test_reset_empties_the_context_but_keeps_the_history(store: SqliteStore) -> None:
+    first = message("before")
+    await store.record_incoming(first)
+    await store.reset_context(first.chat)
+    await store.record_incoming(message("after"))
+    assert [m.text for m in await store.context(first.chat, limit=10)] == ["after"]
+    assert [m.text for m in await store.history(first.chat)] == ["before", "after"]
+
+
+async def test_forget_removes_both_directions_and_leaves_other_users(store: SqliteStore) -> None:
+    mine, theirs = message("my secret", user="alice"), message("hi", user="bob")
+    for incoming in (mine, theirs):
+        await store.record_incoming(incoming)
+        await store.record_reply(incoming, Reply("ok", kind=ReplyKind.ANSWER), latency_ms=1)
+
+    removed = await store.forget_user(mine.user)
+
+    assert removed == 2
+    assert await store.history(mine.chat) == ()
+    assert [m.text for m in await store.history(theirs.chat)] == ["hi", "ok"]
+    async with store.db.execute("SELECT platform_user_id FROM users") as cursor:
+        assert [r[0] for r in await cursor.fetchall()] == ["bob"]
+    async with store.db.execute("SELECT key FROM conversations") as cursor:
+        assert [r[0] for r in await cursor.fetchall()] == [theirs.chat.key]
+
+
+async def test_a_reply_to_a_forgotten_user_is_not_stored(store: SqliteStore) -> None:
+    incoming = message("hello")
+    await store.record_incoming(incoming)
+    await store.forget_user(incoming.user)
+    await store.record_reply(incoming, Reply("hi"), latency_ms=1)
+    assert await store.history(incoming.chat) == ()
+
+
+async def test_using_a_closed_store_says_so(tmp_path: Path) -> None:
+    store = SqliteStore(tmp_path / "x.db")
+    with pytest.raises(StorageError, match="not open"):
+        await store.ping()

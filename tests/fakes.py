@@ -1,0 +1,74 @@
+"""Fakes that implement the core's Protocols for tests (never mocks of our own functions)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from itertools import count
+
+from core.commands import parse_command
+from core.model import ChatMessage, ChatRef, Completion, IncomingMessage, Reply, UserRef
+
+_ids = count(1)
+
+
+def message(
+    text: str, user: str = "u1", chat: str | None = None, platform: str = "test"
+) -> IncomingMessage:
+    """A normalized message as an adapter would build it."""
+    return IncomingMessage(
+        message_id=f"m{next(_ids)}",
+        user=UserRef(platform, user),
+        chat=ChatRef(platform, chat or user),
+        text=text,
+        sent_at=datetime.now(UTC),
+        command=parse_command(text),
+    )
+
+
+@dataclass
+class EchoProvider:
+    """Answers "echo: <last message>", optionally after a delay; records every prompt."""
+
+    delay: float = 0.0
+    prompts: list[tuple[ChatMessage, ...]] = field(default_factory=list)
+
+    @property
+    def name(self) -> str:
+        return "echo"
+
+    async def complete(self, prompt: Sequence[ChatMessage], user: UserRef) -> Completion:
+        self.prompts.append(tuple(prompt))
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        return Completion(f"echo: {prompt[-1].text}", provider="echo", model="echo-1")
+
+
+@dataclass
+class BrokenProvider:
+    """Raises whatever it is given, as a failing dependency would."""
+
+    error: Exception
+
+    @property
+    def name(self) -> str:
+        return "broken"
+
+    async def complete(self, prompt: Sequence[ChatMessage], user: UserRef) -> Completion:
+        raise self.error
+
+
+@dataclass
+class RecordingMetrics:
+    """A ``TurnMetrics`` that remembers what it was told."""
+
+    finished: list[tuple[Reply, float]] = field(default_factory=list)
+    crashed: list[str] = field(default_factory=list)
+
+    def turn_finished(self, reply: Reply, seconds: float) -> None:
+        self.finished.append((reply, seconds))
+
+    def turn_crashed(self, stage_error: str) -> None:
+        self.crashed.append(stage_error)
