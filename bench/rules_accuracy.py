@@ -1,9 +1,17 @@
 """How well and how fast the rules tier matches: accuracy, honest refusals and latency.
 
-Run from the repository root: ``python bench/rules_accuracy.py [--min-confidence 0.45]``.
-It loads the shipped knowledge base and the labelled paraphrase set used by the tests, prints
-in-KB accuracy, the out-of-KB refusal rate, every miss, a threshold sweep for tuning, and the
-match latency over many rounds. It measures; it asserts nothing.
+Run from the repository root::
+
+    python bench/rules_accuracy.py [--min-confidence 0.45] [--cases FILE ...] [--all]
+
+It loads the shipped knowledge base and one or more labelled question sets, and prints for each
+set its in-KB accuracy, out-of-KB refusal rate and every miss, then a threshold sweep over all
+sets, one summary line per set and the match latency over many rounds. It measures; it asserts
+nothing.
+
+Two set formats are read: ``in_kb: [{text, expected, typo?}]`` plus ``out_of_kb: [{text}]`` (the
+tuning paraphrases), and ``questions: [{text, expected}]`` where ``expected: null`` means the
+knowledge base does not cover the question (the held-out set).
 """
 
 from __future__ import annotations
@@ -12,6 +20,7 @@ import argparse
 import statistics
 import sys
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -23,91 +32,147 @@ sys.path.insert(0, str(ROOT))
 
 from core.providers.rules import (  # noqa: E402
     DEFAULT_MIN_CONFIDENCE,
+    IntentMatch,
     IntentMatcher,
     load_knowledge_base,
 )
 
 KNOWLEDGE_BASE = ROOT / "bot" / "content" / "shop_knowledge.yaml"
-PARAPHRASES = ROOT / "tests" / "core" / "providers" / "rules" / "paraphrases.yaml"
+CASES = ROOT / "tests" / "core" / "providers" / "rules"
+PARAPHRASES = CASES / "paraphrases.yaml"
+HELDOUT = CASES / "heldout.yaml"
+
+
+@dataclass(frozen=True)
+class Case:
+    text: str
+    expected: str | None  # None: the knowledge base does not cover it, so refusing is right
+    typo: bool = False
+
+
+@dataclass(frozen=True)
+class CaseSet:
+    name: str
+    cases: tuple[Case, ...]
+
+    @property
+    def in_kb(self) -> list[Case]:
+        return [case for case in self.cases if case.expected is not None]
+
+    @property
+    def out_of_kb(self) -> list[Case]:
+        return [case for case in self.cases if case.expected is None]
+
+
+def load_cases(path: Path) -> CaseSet:
+    """Read a labelled set in either format (see the module docstring)."""
+    document: dict[str, Any] = yaml.safe_load(path.read_text(encoding="utf-8"))
+    if "questions" in document:
+        entries = document["questions"]
+    else:
+        entries = [*document.get("in_kb", []), *document.get("out_of_kb", [])]
+    cases = tuple(
+        Case(entry["text"], entry.get("expected"), bool(entry.get("typo"))) for entry in entries
+    )
+    return CaseSet(path.stem, cases)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--min-confidence", type=float, default=DEFAULT_MIN_CONFIDENCE)
-    parser.add_argument("--rounds", type=int, default=200, help="latency rounds over the set")
+    parser.add_argument("--rounds", type=int, default=200, help="latency rounds over the sets")
     parser.add_argument("--kb", type=Path, default=KNOWLEDGE_BASE)
-    parser.add_argument("--cases", type=Path, default=PARAPHRASES)
+    parser.add_argument(
+        "--cases", type=Path, action="append", help="a labelled set; repeat for several"
+    )
+    parser.add_argument(
+        "--all", action="store_true", help="the tuning paraphrases and the held-out set"
+    )
     args = parser.parse_args()
+    paths: list[Path] = list(args.cases or [])
+    if args.all:
+        paths += [path for path in (PARAPHRASES, HELDOUT) if path not in paths]
+    sets = [load_cases(path) for path in paths or [PARAPHRASES]]
 
     kb = load_knowledge_base(args.kb)
     started = time.perf_counter()
     matcher = IntentMatcher(kb, args.min_confidence)
     build_ms = (time.perf_counter() - started) * 1000
-    cases = yaml.safe_load(args.cases.read_text(encoding="utf-8"))
-    in_kb: list[dict[str, Any]] = cases["in_kb"]
-    out_of_kb: list[dict[str, Any]] = cases["out_of_kb"]
 
     print(f"knowledge base {args.kb.name}: {len(kb.intents)} intents, version {kb.version}")
     print(f"min_confidence {args.min_confidence:.2f}; matcher built in {build_ms:.1f} ms\n")
-    report_accuracy(matcher, in_kb, out_of_kb)
-    report_sweep(matcher, in_kb, out_of_kb)
-    report_latency(matcher, [case["text"] for case in in_kb + out_of_kb], args.rounds)
+    ranked = {case_set.name: rank_all(matcher, case_set) for case_set in sets}
+    for case_set in sets:
+        report_misses(case_set, ranked[case_set.name], args.min_confidence)
+    report_sweep(sets, ranked)
+    print("summary:")
+    for case_set in sets:
+        print("  " + summary(case_set, ranked[case_set.name], args.min_confidence))
+    print()
+    texts = [case.text for case_set in sets for case in case_set.cases]
+    report_latency(matcher, texts, args.rounds)
 
 
-def report_accuracy(
-    matcher: IntentMatcher, in_kb: list[dict[str, Any]], out_of_kb: list[dict[str, Any]]
-) -> None:
-    misses: list[str] = []
-    right = typo_right = 0
-    for case in in_kb:
-        found = matcher.match(case["text"])
-        if found is not None and found.intent.id == case["expected"]:
-            right += 1
-            typo_right += bool(case.get("typo"))
-        else:
-            misses.append(describe(matcher, case["text"], case["expected"]))
-    refused = 0
-    for case in out_of_kb:
-        if matcher.match(case["text"]) is None:
-            refused += 1
-        else:
-            misses.append(describe(matcher, case["text"], None))
-    typos = sum(1 for case in in_kb if case.get("typo"))
+Ranked = dict[str, IntentMatch | None]
 
-    print(f"in-KB accuracy        {right}/{len(in_kb)} = {right / len(in_kb):.1%}")
-    print(f"  of which with typos {typo_right}/{typos}")
-    print(f"out-of-KB refusals    {refused}/{len(out_of_kb)} = {refused / len(out_of_kb):.1%}")
+
+def rank_all(matcher: IntentMatcher, case_set: CaseSet) -> Ranked:
+    return {case.text: matcher.rank(case.text) for case in case_set.cases}
+
+
+def is_right(case: Case, best: IntentMatch | None, threshold: float) -> bool:
+    accepted = best is not None and best.confidence >= threshold
+    if case.expected is None:
+        return not accepted
+    return accepted and best is not None and best.intent.id == case.expected
+
+
+def scores(case_set: CaseSet, ranked: Ranked, threshold: float) -> tuple[int, int]:
+    """How many in-KB questions reach the right intent, and how many others are refused."""
+    right = sum(is_right(case, ranked[case.text], threshold) for case in case_set.in_kb)
+    refused = sum(is_right(case, ranked[case.text], threshold) for case in case_set.out_of_kb)
+    return right, refused
+
+
+def summary(case_set: CaseSet, ranked: Ranked, threshold: float) -> str:
+    right, refused = scores(case_set, ranked, threshold)
+    in_kb, out_of_kb = len(case_set.in_kb), len(case_set.out_of_kb)
+    return (
+        f"{case_set.name:<12} in-KB accuracy {right}/{in_kb} = {right / in_kb:.1%}   "
+        f"out-of-KB refusals {refused}/{out_of_kb} = {refused / out_of_kb:.1%}"
+    )
+
+
+def report_misses(case_set: CaseSet, ranked: Ranked, threshold: float) -> None:
+    print(f"== {case_set.name}: {summary(case_set, ranked, threshold).split(maxsplit=1)[1]}")
+    typos = [case for case in case_set.in_kb if case.typo]
+    if typos:
+        typo_right = sum(is_right(case, ranked[case.text], threshold) for case in typos)
+        print(f"  of which with typos {typo_right}/{len(typos)}")
+    misses = [case for case in case_set.cases if not is_right(case, ranked[case.text], threshold)]
     print(f"misses ({len(misses)}):")
-    for line in misses or ["  none"]:
-        print(line)
+    for case in misses:
+        best = ranked[case.text]
+        guess = "nothing" if best is None else f"{best.intent.id} ({best.confidence:.3f})"
+        print(f"  {case.text!r}: expected {case.expected or 'no match'}, best candidate {guess}")
+    if not misses:
+        print("  none")
     print()
 
 
-def describe(matcher: IntentMatcher, text: str, expected: str | None) -> str:
-    best = matcher.rank(text)
-    guess = "nothing" if best is None else f"{best.intent.id} ({best.confidence:.3f})"
-    return f"  {text!r}: expected {expected or 'no match'}, best candidate {guess}"
-
-
-def report_sweep(
-    matcher: IntentMatcher, in_kb: list[dict[str, Any]], out_of_kb: list[dict[str, Any]]
-) -> None:
-    """Accuracy and refusals at other thresholds, from one ranking per question."""
-    ranked_in = [(case["expected"], matcher.rank(case["text"])) for case in in_kb]
-    ranked_out = [matcher.rank(case["text"]) for case in out_of_kb]
-    print("threshold  in-KB accuracy  out-of-KB refusals")
+def report_sweep(sets: list[CaseSet], ranked: dict[str, Ranked]) -> None:
+    """Accuracy and refusals per set at other thresholds, from one ranking per question."""
+    print("threshold" + "".join(f"  {s.name[:12]:>12} in-KB / refused" for s in sets))
     for step in range(30, 65, 5):
         threshold = step / 100
-        right = sum(
-            1
-            for expected, best in ranked_in
-            if best is not None and best.intent.id == expected and best.confidence >= threshold
-        )
-        refused = sum(1 for best in ranked_out if best is None or best.confidence < threshold)
-        print(
-            f"  {threshold:.2f}     {right / len(in_kb):6.1%}          "
-            f"{refused / len(out_of_kb):6.1%}"
-        )
+        line = f"  {threshold:.2f}   "
+        for case_set in sets:
+            right, refused = scores(case_set, ranked[case_set.name], threshold)
+            line += (
+                f"  {right / len(case_set.in_kb):20.1%} / "
+                f"{refused / max(1, len(case_set.out_of_kb)):6.1%}"
+            )
+        print(line)
     print()
 
 

@@ -23,6 +23,7 @@ from bot.http import build_http_app
 from bot.runtime import open_runtime
 from bot.settings import Settings
 from core.errors import ConfigurationError
+from core.ports import Provider
 
 
 class _Server(uvicorn.Server):
@@ -38,13 +39,14 @@ async def run_bot(
     *,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[str], None] | None = None,
+    provider: Provider | None = None,
 ) -> None:
     """``bastion run``: the web chat (and, with their issues, the platform adapters)."""
     stop = stop or asyncio.Event()
     # Bind first: a taken port should stop start-up before anything else is opened.
     sock = _bind(settings.web_host, settings.web_port) if settings.web_enabled else None
     with _stop_on_signals(stop):
-        async with open_runtime(settings) as runtime:
+        async with open_runtime(settings, provider) as runtime:
             grace = settings.shutdown_grace_seconds
             async with asyncio.TaskGroup() as tasks:
                 server = None

@@ -33,7 +33,9 @@ def build_http_app(runtime: Runtime) -> Starlette:
         body = {
             "status": status,
             "storage": {"engine": "sqlite", "status": storage},
-            "providers": {name: {"state": "ok"} for name in settings.providers},
+            # The rules tier runs in process and is validated at start; the provider issue
+            # replaces this with each rung's circuit state.
+            "providers": {runtime.provider.name: {"state": "ok"}},
             "turns_in_flight": runtime.gateway.in_flight,
         }
         return JSONResponse(body, status_code=200 if status == "ok" else 503)

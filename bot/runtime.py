@@ -12,6 +12,7 @@ from bot.settings import Settings
 from bot.wiring import build_pipeline
 from core.gateway import Gateway
 from core.metrics import PrometheusTurnMetrics
+from core.ports import Provider
 from core.providers.rules import RulesProvider
 from core.storage.sqlite import SqliteStore
 
@@ -22,18 +23,26 @@ class Runtime:
 
     settings: Settings
     store: SqliteStore
-    provider: RulesProvider
+    provider: Provider
     registry: CollectorRegistry
     gateway: Gateway
 
 
 @asynccontextmanager
-async def open_runtime(settings: Settings) -> AsyncIterator[Runtime]:
-    """Open storage and providers, wire the pipeline; close in reverse order on exit."""
+async def open_runtime(
+    settings: Settings, provider: Provider | None = None
+) -> AsyncIterator[Runtime]:
+    """Open storage and providers, wire the pipeline; close in reverse order on exit.
+
+    ``provider`` replaces the configured one (tests use it to control timing).
+    """
     async with AsyncExitStack() as stack:
-        provider = await stack.enter_async_context(
-            RulesProvider.from_path(settings.knowledge_base_path, settings.rules_min_confidence)
-        )
+        if provider is None:
+            provider = await stack.enter_async_context(
+                RulesProvider.from_path(
+                    settings.knowledge_base_path, settings.rules_min_confidence
+                )
+            )
         store = await stack.enter_async_context(SqliteStore(settings.sqlite_path))
         registry = CollectorRegistry()
         pipeline = build_pipeline(

@@ -34,6 +34,7 @@ class EchoProvider:
 
     delay: float = 0.0
     prompts: list[tuple[ChatMessage, ...]] = field(default_factory=list)
+    called: asyncio.Event = field(default_factory=asyncio.Event)
 
     @property
     def name(self) -> str:
@@ -41,6 +42,7 @@ class EchoProvider:
 
     async def complete(self, prompt: Sequence[ChatMessage], user: UserRef) -> Completion:
         self.prompts.append(tuple(prompt))
+        self.called.set()
         if self.delay:
             await asyncio.sleep(self.delay)
         return Completion(f"echo: {prompt[-1].text}", provider="echo", model="echo-1")

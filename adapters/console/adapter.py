@@ -30,7 +30,7 @@ class ConsoleChat:
         self._sink = sink
         self._stdin = stdin
         self._stdout = stdout
-        user = user_id or getpass.getuser()
+        user = user_id or _local_user()
         self._user = UserRef(PLATFORM, user, display_name=user)
         self._chat = ChatRef(PLATFORM, user)
 
@@ -74,3 +74,10 @@ class ConsoleChat:
     def _write(self, text: str) -> None:
         self._stdout.write(text)
         self._stdout.flush()
+
+
+def _local_user() -> str:
+    try:
+        return getpass.getuser()
+    except OSError:  # no login name in some containers
+        return "local"

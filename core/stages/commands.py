@@ -10,7 +10,7 @@ COMMANDS: dict[str, str] = {
     "help": "show what I can do",
     "reset": "start a fresh conversation (I forget the context, not your data)",
     "forget": "delete everything stored about you",
-    "human": "ask for a person from our team",
+    "human": "how to reach a person from our team",
 }
 
 
