@@ -29,7 +29,7 @@ lint: $(STAMP)  ## ruff and mypy (strict on core/)
 
 bench: $(STAMP)  ## pipeline and rules-tier benchmarks; they print figures
 	$(PY) bench/pipeline.py
-	$(PY) bench/rules_accuracy.py
+	$(PY) bench/rules_accuracy.py --all
 
 config-check: $(STAMP)
 	$(VENV)/bin/bastion config check

@@ -41,6 +41,10 @@ KNOWLEDGE_BASE = ROOT / "bot" / "content" / "shop_knowledge.yaml"
 CASES = ROOT / "tests" / "core" / "providers" / "rules"
 PARAPHRASES = CASES / "paraphrases.yaml"
 HELDOUT = CASES / "heldout.yaml"
+BLIND = CASES / "blind.yaml"
+
+
+Ranked = dict[str, IntentMatch | None]  # question -> best candidate, whatever the threshold
 
 
 @dataclass(frozen=True)
@@ -85,13 +89,11 @@ def main() -> None:
     parser.add_argument(
         "--cases", type=Path, action="append", help="a labelled set; repeat for several"
     )
-    parser.add_argument(
-        "--all", action="store_true", help="the tuning paraphrases and the held-out set"
-    )
+    parser.add_argument("--all", action="store_true", help="the tuning, held-out and blind sets")
     args = parser.parse_args()
     paths: list[Path] = list(args.cases or [])
     if args.all:
-        paths += [path for path in (PARAPHRASES, HELDOUT) if path not in paths]
+        paths += [path for path in (PARAPHRASES, HELDOUT, BLIND) if path not in paths]
     sets = [load_cases(path) for path in paths or [PARAPHRASES]]
 
     kb = load_knowledge_base(args.kb)
@@ -107,13 +109,11 @@ def main() -> None:
     report_sweep(sets, ranked)
     print("summary:")
     for case_set in sets:
-        print("  " + summary(case_set, ranked[case_set.name], args.min_confidence))
+        line = figures(case_set, ranked[case_set.name], args.min_confidence)
+        print(f"  {case_set.name:<12} {line}")
     print()
     texts = [case.text for case_set in sets for case in case_set.cases]
     report_latency(matcher, texts, args.rounds)
-
-
-Ranked = dict[str, IntentMatch | None]
 
 
 def rank_all(matcher: IntentMatcher, case_set: CaseSet) -> Ranked:
@@ -121,34 +121,35 @@ def rank_all(matcher: IntentMatcher, case_set: CaseSet) -> Ranked:
 
 
 def is_right(case: Case, best: IntentMatch | None, threshold: float) -> bool:
-    accepted = best is not None and best.confidence >= threshold
+    """Right intent for an in-KB question, no answer for the others."""
+    answered = best if best is not None and best.confidence >= threshold else None
     if case.expected is None:
-        return not accepted
-    return accepted and best is not None and best.intent.id == case.expected
+        return answered is None
+    return answered is not None and answered.intent.id == case.expected
 
 
-def scores(case_set: CaseSet, ranked: Ranked, threshold: float) -> tuple[int, int]:
-    """How many in-KB questions reach the right intent, and how many others are refused."""
-    right = sum(is_right(case, ranked[case.text], threshold) for case in case_set.in_kb)
-    refused = sum(is_right(case, ranked[case.text], threshold) for case in case_set.out_of_kb)
-    return right, refused
+def count_right(cases: list[Case], ranked: Ranked, threshold: float) -> int:
+    return sum(is_right(case, ranked[case.text], threshold) for case in cases)
 
 
-def summary(case_set: CaseSet, ranked: Ranked, threshold: float) -> str:
-    right, refused = scores(case_set, ranked, threshold)
-    in_kb, out_of_kb = len(case_set.in_kb), len(case_set.out_of_kb)
+def rate(part: int, whole: int) -> str:
+    return f"{part}/{whole} = {part / whole:.1%}" if whole else "0/0"
+
+
+def figures(case_set: CaseSet, ranked: Ranked, threshold: float) -> str:
+    right = count_right(case_set.in_kb, ranked, threshold)
+    refused = count_right(case_set.out_of_kb, ranked, threshold)
     return (
-        f"{case_set.name:<12} in-KB accuracy {right}/{in_kb} = {right / in_kb:.1%}   "
-        f"out-of-KB refusals {refused}/{out_of_kb} = {refused / out_of_kb:.1%}"
+        f"in-KB accuracy {rate(right, len(case_set.in_kb))}   "
+        f"out-of-KB refusals {rate(refused, len(case_set.out_of_kb))}"
     )
 
 
 def report_misses(case_set: CaseSet, ranked: Ranked, threshold: float) -> None:
-    print(f"== {case_set.name}: {summary(case_set, ranked, threshold).split(maxsplit=1)[1]}")
+    print(f"== {case_set.name}: {figures(case_set, ranked, threshold)}")
     typos = [case for case in case_set.in_kb if case.typo]
     if typos:
-        typo_right = sum(is_right(case, ranked[case.text], threshold) for case in typos)
-        print(f"  of which with typos {typo_right}/{len(typos)}")
+        print(f"  of which with typos {count_right(typos, ranked, threshold)}/{len(typos)}")
     misses = [case for case in case_set.cases if not is_right(case, ranked[case.text], threshold)]
     print(f"misses ({len(misses)}):")
     for case in misses:
@@ -163,13 +164,14 @@ def report_misses(case_set: CaseSet, ranked: Ranked, threshold: float) -> None:
 def report_sweep(sets: list[CaseSet], ranked: dict[str, Ranked]) -> None:
     """Accuracy and refusals per set at other thresholds, from one ranking per question."""
     print("threshold" + "".join(f"  {s.name[:12]:>12} in-KB / refused" for s in sets))
-    for step in range(30, 65, 5):
+    for step in range(30, 62, 2):
         threshold = step / 100
         line = f"  {threshold:.2f}   "
         for case_set in sets:
-            right, refused = scores(case_set, ranked[case_set.name], threshold)
+            right = count_right(case_set.in_kb, ranked[case_set.name], threshold)
+            refused = count_right(case_set.out_of_kb, ranked[case_set.name], threshold)
             line += (
-                f"  {right / len(case_set.in_kb):20.1%} / "
+                f"  {right / max(1, len(case_set.in_kb)):20.1%} / "
                 f"{refused / max(1, len(case_set.out_of_kb)):6.1%}"
             )
         print(line)
