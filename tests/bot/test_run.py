@@ -10,7 +10,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import closing, contextmanager
 from pathlib import Path
 
 import httpx
@@ -66,7 +66,7 @@ def test_run_serves_the_chat_and_sigterm_exits_zero_keeping_history(tmp_path: Pa
     assert "stopped" in err and "Traceback" not in err
 
     # The default database is data/bastion.db under the working directory, created on demand.
-    with sqlite3.connect(tmp_path / "data" / "bastion.db") as db:
+    with closing(sqlite3.connect(tmp_path / "data" / "bastion.db")) as db:
         assert db.execute("SELECT COUNT(*) FROM messages").fetchone() == (2,)
 
     with running_bot(tmp_path) as (process, url):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import sqlite3
 from collections.abc import Callable
+from contextlib import closing
 
 import httpx
 import pytest
@@ -40,7 +41,7 @@ async def test_the_exchange_is_in_sqlite_and_survives_a_restart(
             transport = httpx.ASGITransport(app=build_http_app(runtime))
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
                 await ask(client, question)
-    with sqlite3.connect(settings.sqlite_path) as db:
+    with closing(sqlite3.connect(settings.sqlite_path)) as db:
         rows = db.execute("SELECT direction, text FROM messages ORDER BY id").fetchall()
     assert [d for d, _ in rows] == ["in", "out", "in", "out"]
     assert rows[0][1] == "when are you open?" and "Monday" in rows[1][1]

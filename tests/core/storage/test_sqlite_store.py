@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sqlite3
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -40,7 +41,7 @@ async def test_migrations_are_applied_once_and_data_survives_reopening(tmp_path:
 
 async def test_a_database_from_a_newer_version_is_refused(tmp_path: Path) -> None:
     path = tmp_path / "future.db"
-    with sqlite3.connect(path) as db:
+    with closing(sqlite3.connect(path)) as db:
         db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
     with pytest.raises(RuntimeError, match="newer than this Bastion"):
         async with SqliteStore(path):
@@ -137,3 +138,18 @@ async def test_using_a_closed_store_says_so(tmp_path: Path) -> None:
     store = SqliteStore(tmp_path / "x.db")
     with pytest.raises(StorageError, match="not open"):
         await store.ping()
+
+
+async def test_the_wal_is_checkpointed_off_the_write_path_and_truncated_on_close(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "bastion.db"
+    async with SqliteStore(path) as store:
+        async with store.db.execute("PRAGMA wal_autocheckpoint") as cursor:
+            assert await cursor.fetchone() == (0,)  # commits never pay for a checkpoint
+        for n in range(200):
+            await store.record_incoming(message(f"message {n}"))
+    wal = tmp_path / "bastion.db-wal"
+    assert not wal.exists() or wal.stat().st_size == 0
+    with closing(sqlite3.connect(path)) as db:
+        assert db.execute("SELECT COUNT(*) FROM messages").fetchone() == (200,)
