@@ -20,10 +20,12 @@ from loguru import logger
 
 from adapters.console import ConsoleChat
 from bot.http import build_http_app
-from bot.runtime import open_runtime
+from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from core.errors import ConfigurationError
 from core.ports import Provider
+
+RESPONSE_MARGIN_SECONDS = 2
 
 
 class _Server(uvicorn.Server):
@@ -43,37 +45,52 @@ async def run_bot(
 ) -> None:
     """``bastion run``: the web chat (and, with their issues, the platform adapters)."""
     stop = stop or asyncio.Event()
+    grace = settings.shutdown_grace_seconds
     # Bind first: a taken port should stop start-up before anything else is opened.
     sock = _bind(settings.web_host, settings.web_port) if settings.web_enabled else None
-    with _stop_on_signals(stop):
+    with _stop_on_signals(stop), _closing(sock):
         async with open_runtime(settings, provider) as runtime:
-            grace = settings.shutdown_grace_seconds
             async with asyncio.TaskGroup() as tasks:
                 server = None
                 if sock is not None:
-                    config = uvicorn.Config(
-                        build_http_app(runtime),
-                        log_config=None,
-                        lifespan="off",
-                        timeout_graceful_shutdown=max(1, math.ceil(grace)),
-                        access_log=False,
-                    )
-                    server = _Server(config)
+                    server = _web_server(runtime, grace)
                     tasks.create_task(server.serve(sockets=[sock]))
                     host, port = sock.getsockname()[:2]
-                    url = f"http://{host}:{port}"
-                    logger.info("web chat listening on {}", url)
+                    logger.info("web chat listening on http://{}:{}", host, port)
                     if on_ready:
-                        on_ready(url)
+                        on_ready(f"http://{host}:{port}")
                 else:
                     logger.info("web chat disabled (WEB_ENABLED=false)")
                 await stop.wait()
                 logger.info("stopping: intake closed, finishing turns in flight")
-                runtime.gateway.stop_intake()
+                runtime.gateway.stop_intake(grace)
                 if server is not None:
                     server.should_exit = True
-            await runtime.gateway.drain(grace)
+            await runtime.gateway.drain(grace + RESPONSE_MARGIN_SECONDS)
     logger.info("stopped")
+
+
+def _web_server(runtime: Runtime, grace: float) -> _Server:
+    config = uvicorn.Config(
+        build_http_app(runtime),
+        log_config=None,
+        lifespan="off",
+        access_log=False,
+        # Longer than the gateway's grace, so a turn cut short by it can still deliver its
+        # "restarting" notice before uvicorn cancels the request.
+        timeout_graceful_shutdown=math.ceil(grace) + RESPONSE_MARGIN_SECONDS,
+    )
+    return _Server(config)
+
+
+@contextlib.contextmanager
+def _closing(sock: socket.socket | None) -> Iterator[None]:
+    """Close the listening socket however start-up or shutdown ends (uvicorn may have already)."""
+    try:
+        yield
+    finally:
+        if sock is not None:
+            sock.close()
 
 
 async def chat_in_console(settings: Settings) -> None:

@@ -7,6 +7,8 @@ error messages), Bolt ships a Starlette handler, and nothing here wants generate
 
 from __future__ import annotations
 
+import asyncio
+
 from loguru import logger
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from starlette.applications import Starlette
@@ -18,13 +20,16 @@ from starlette.routing import Route
 from adapters.web import web_chat_routes
 from bot.runtime import Runtime
 
+HEALTH_TIMEOUT_SECONDS = 2.0
+
 
 def build_http_app(runtime: Runtime) -> Starlette:
     settings = runtime.settings
 
     async def healthz(request: Request) -> Response:
         try:
-            await runtime.store.ping()
+            async with asyncio.timeout(HEALTH_TIMEOUT_SECONDS):
+                await runtime.store.ping()
             storage = "ok"
         except Exception as exc:  # health must answer, whatever the store does
             logger.warning("health check: storage failed: {}", type(exc).__name__)
@@ -52,9 +57,19 @@ def build_http_app(runtime: Runtime) -> Starlette:
             headers=exc.headers,
         )
 
+    async def server_error(request: Request, exc: Exception) -> Response:
+        # Last resort: everything expected is handled nearer its cause; say so in JSON anyway.
+        logger.opt(exception=exc).error("unhandled error on {}", request.url.path)
+        return JSONResponse(
+            {"error": {"code": "internal_error", "message": "something went wrong on our side"}},
+            status_code=500,
+        )
+
     routes = [
         *web_chat_routes(runtime.gateway, settings.max_message_chars),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
     ]
-    return Starlette(routes=routes, exception_handlers={HTTPException: http_error})
+    return Starlette(
+        routes=routes, exception_handlers={HTTPException: http_error, Exception: server_error}
+    )

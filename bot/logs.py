@@ -45,6 +45,9 @@ def configure_logging(
     else:
         logger.add(write, level=level, format=_TEXT_FORMAT, colorize=out.isatty(), diagnose=False)
     logging.basicConfig(handlers=[_ToLoguru()], level=logging.INFO, force=True)
+    # aiosqlite logs every statement with its parameters (message text) at DEBUG: never let
+    # those through, whatever LOG_LEVEL says.
+    logging.getLogger("aiosqlite").setLevel(logging.INFO)
     # uvicorn installs its own handlers; make it use ours instead.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers = []

@@ -21,6 +21,7 @@ BUNDLED_KNOWLEDGE_BASE = Path(__file__).parent / "content" / "shop_knowledge.yam
 AVAILABLE_PROVIDERS = ("rules",)
 PLANNED_PROVIDERS = ("openai", "anthropic", "local", "handoff")
 
+_URL_FIELDS = frozenset({"database_url"})
 _SQLITE_URL = re.compile(r"^sqlite:///(?P<path>.+)$")
 
 
@@ -130,10 +131,9 @@ def load_settings(**overrides: Any) -> Settings:
 
 def _explain(error: Any, field: str) -> str:
     message = str(error["msg"]).removeprefix("Value error, ")
-    secret = (
-        Settings.model_fields.get(field) is not None
-        and "secret" in str(Settings.model_fields[field].annotation).lower()
-    )
+    annotation = str(getattr(Settings.model_fields.get(field), "annotation", "")).lower()
+    # Secrets, and URLs that can carry a password, are never echoed back.
+    secret = "secret" in annotation or field in _URL_FIELDS
     if secret or not isinstance(error.get("input"), str | int | float):
         return message
     return f"{message} (got {error['input']!r})"

@@ -28,6 +28,9 @@ class Gateway:
         self._in_flight = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        # Once shutdown begins, every running turn gets the same deadline (loop time).
+        self._shutdown_at: float | None = None
+        self._deadlines: set[asyncio.Timeout] = set()
 
     @property
     def in_flight(self) -> int:
@@ -40,17 +43,36 @@ class Gateway:
         self._in_flight += 1
         self._idle.clear()
         try:
-            async with self._lanes.hold(message.chat.key):
-                turn = Turn(message=message, system_prompt=self._system_prompt)
-                return await self._pipeline(turn)
+            return await self._run(message)
+        except TimeoutError:
+            # Only the shutdown deadline gets here: the error boundary catches the pipeline's own.
+            logger.warning("a turn was cut short by shutdown; the user is asked to resend")
+            return Reply(SHUTTING_DOWN, kind=ReplyKind.NOTICE, outcome=TurnOutcome.FAILED)
         finally:
             self._in_flight -= 1
             if self._in_flight == 0:
                 self._idle.set()
 
-    def stop_intake(self) -> None:
-        """New messages get a "restarting" notice from now on; turns already running go on."""
+    async def _run(self, message: IncomingMessage) -> Reply:
+        async with asyncio.timeout(self._shutdown_at) as deadline:
+            self._deadlines.add(deadline)
+            try:
+                async with self._lanes.hold(message.chat.key):
+                    turn = Turn(message=message, system_prompt=self._system_prompt)
+                    return await self._pipeline(turn)
+            finally:
+                self._deadlines.discard(deadline)
+
+    def stop_intake(self, grace: float) -> None:
+        """Refuse new messages with a "restarting" notice; running turns get ``grace`` seconds.
+
+        A turn still running then is cancelled and its user gets the same notice, so nobody is
+        left without a reply.
+        """
         self._accepting = False
+        self._shutdown_at = asyncio.get_running_loop().time() + grace
+        for deadline in self._deadlines:
+            deadline.reschedule(self._shutdown_at)
 
     async def drain(self, grace: float) -> bool:
         """Wait up to ``grace`` seconds for running turns; True if none was left behind."""

@@ -50,7 +50,7 @@ class ConversationStore(Protocol):
         ...
 
     async def context(self, chat: ChatRef, limit: int) -> tuple[StoredMessage, ...]:
-        """The newest ``limit`` messages since the last reset, oldest first."""
+        """The newest ``limit`` messages since the last reset, oldest first, failures left out."""
         ...
 
     async def reset_context(self, chat: ChatRef) -> None:

@@ -79,5 +79,5 @@ class ConsoleChat:
 def _local_user() -> str:
     try:
         return getpass.getuser()
-    except OSError:  # no login name in some containers
+    except (OSError, KeyError):  # a uid without a passwd entry, as in some containers
         return "local"

@@ -52,6 +52,10 @@ def parse_chat_request(
         raise BadChatRequest(
             400, "invalid_json", f"the body is not valid JSON ({exc.msg} at character {exc.pos})"
         ) from None
+    except (ValueError, RecursionError):  # a huge integer literal, or nesting too deep to parse
+        raise BadChatRequest(
+            400, "invalid_json", "the body is JSON this API cannot read (too deep or too large)"
+        ) from None
     if not isinstance(payload, dict):
         raise BadChatRequest(
             422,

@@ -28,12 +28,11 @@ class ErrorBoundary:
         try:
             reply = await call_next(turn)
         except Exception as exc:  # the boundary's whole purpose; CancelledError is not caught
-            # Only pseudonyms: the message text and user ids are personal data.
+            # Only a pseudonym: message text, user ids and client-chosen ids are personal data.
             logger.opt(exception=exc).error(
-                "turn failed: {} (conversation {}, message {})",
+                "turn failed: {} (conversation {})",
                 type(exc).__name__,
                 pseudonym(turn.conversation_key),
-                turn.message.message_id,
             )
             self._metrics.turn_crashed(type(exc).__name__)
             reply = Reply(APOLOGY, kind=ReplyKind.ERROR, outcome=TurnOutcome.FAILED)

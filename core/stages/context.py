@@ -6,8 +6,15 @@ import time
 from collections.abc import Callable
 from dataclasses import replace
 
-from core.model import Reply, Turn
+from loguru import logger
+
+from core.logref import pseudonym
+from core.model import IncomingMessage, Reply, ReplyKind, Turn, TurnOutcome
 from core.ports import ConversationStore, Next
+
+# Stored when the inner stages raise, so an operator can find questions that got no answer.
+# Its empty text never reaches a prompt: the store leaves failed turns out of the context.
+UNANSWERED = Reply("", kind=ReplyKind.ERROR, outcome=TurnOutcome.FAILED)
 
 
 class ContextStage:
@@ -33,7 +40,20 @@ class ContextStage:
         history = await self._store.context(message.chat, self._history_limit)
         await self._store.record_incoming(message)
         started = self._clock()
-        reply = await call_next(replace(turn, history=history))
-        latency_ms = (self._clock() - started) * 1000
-        await self._store.record_reply(message, reply, latency_ms)
+        try:
+            reply = await call_next(replace(turn, history=history))
+        except Exception:
+            await self._record(message, UNANSWERED, started)
+            raise  # the error boundary answers the user
+        await self._record(message, reply, started)
         return reply
+
+    async def _record(self, message: IncomingMessage, reply: Reply, started: float) -> None:
+        latency_ms = (self._clock() - started) * 1000
+        try:
+            await self._store.record_reply(message, reply, latency_ms)
+        except Exception as exc:
+            # The user has an answer; failing to keep a copy must not turn it into an apology.
+            logger.opt(exception=exc).error(
+                "could not store a reply (conversation {})", pseudonym(message.chat.key)
+            )

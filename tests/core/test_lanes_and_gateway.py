@@ -58,7 +58,7 @@ async def test_after_stop_intake_new_messages_get_a_notice_and_running_turns_fin
     gateway = Gateway(waits)
     running = asyncio.create_task(gateway.submit(message("first")))
     await asyncio.sleep(0)
-    gateway.stop_intake()
+    gateway.stop_intake(grace=5)
 
     late = await gateway.submit(message("second"))
     assert (late.kind, late.text) == (ReplyKind.NOTICE, SHUTTING_DOWN)
@@ -67,3 +67,18 @@ async def test_after_stop_intake_new_messages_get_a_notice_and_running_turns_fin
     release.set()
     assert await gateway.drain(grace=1) is True
     assert (await running).text == "answered"
+
+
+async def test_a_turn_still_running_when_the_grace_ends_gets_the_restart_notice() -> None:
+    async def never_finishes(turn: Turn) -> Reply:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    gateway = Gateway(never_finishes)
+    running = asyncio.create_task(gateway.submit(message("stuck")))
+    await asyncio.sleep(0)
+    gateway.stop_intake(grace=0.05)
+
+    reply = await asyncio.wait_for(running, timeout=5)
+    assert (reply.kind, reply.text) == (ReplyKind.NOTICE, SHUTTING_DOWN)
+    assert await gateway.drain(grace=1) is True

@@ -57,4 +57,7 @@ class WalCheckpointer:
     async def _run(self, db: aiosqlite.Connection) -> None:
         while True:
             await asyncio.sleep(self._interval)
-            await self.checkpoint()
+            try:
+                await self.checkpoint()
+            except Exception:  # keep going: without this task nothing bounds the WAL
+                logger.exception("WAL checkpoint failed")

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import aiosqlite
 
+from core.errors import StorageError
+
 MIGRATIONS: tuple[str, ...] = (
     # 1: users, conversations and messages in both directions.
     """
@@ -58,7 +60,7 @@ async def migrate(db: aiosqlite.Connection) -> int:
         row = await cursor.fetchone()
     current = int(row[0]) if row else 0
     if current > len(MIGRATIONS):
-        raise RuntimeError(
+        raise StorageError(
             f"database schema is version {current}, newer than this Bastion ({len(MIGRATIONS)})"
         )
     for version, script in enumerate(MIGRATIONS[current:], start=current + 1):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sqlite3
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -12,6 +13,7 @@ from types import TracebackType
 from typing import Self
 
 import aiosqlite
+from loguru import logger
 
 from core.cache_lru import BoundedCache
 from core.errors import StorageError
@@ -74,13 +76,15 @@ class SqliteStore:
     async def _transaction(self) -> AsyncIterator[aiosqlite.Connection]:
         async with self._write_lock:
             db = self.db
-            await db.execute("BEGIN IMMEDIATE")
             try:
+                # Inside the try: a cancelled BEGIN still runs on aiosqlite's thread, and
+                # a transaction left open would swallow every later write on this connection.
+                await db.execute("BEGIN IMMEDIATE")
                 yield db
+                await db.execute("COMMIT")
             except BaseException:
-                await db.execute("ROLLBACK")
+                await _rollback(db)
                 raise
-            await db.execute("COMMIT")
 
     async def ping(self) -> None:
         """Raises if the database cannot answer a trivial query."""
@@ -173,7 +177,7 @@ class SqliteStore:
         async with self.db.execute(
             """SELECT m.id, m.direction, m.text, m.created_at
                FROM messages m JOIN conversations c ON c.id = m.conversation_id
-               WHERE c.key = ? AND m.id > c.context_after
+               WHERE c.key = ? AND m.id > c.context_after AND m.outcome != 'failed'
                ORDER BY m.id DESC LIMIT ?""",
             (chat.key, limit),
         ) as cursor:
@@ -227,7 +231,27 @@ class SqliteStore:
                    (SELECT 1 FROM messages m WHERE m.conversation_id = conversations.id)""",
                 conversations,
             )
-            return removed
+        # The deleted rows' text still sits in WAL frames until a checkpoint rewrites the file;
+        # TRUNCATE empties the WAL, so nothing of the user stays on disk.
+        await self._checkpoint_truncate()
+        return removed
+
+    async def _checkpoint_truncate(self) -> None:
+        async with self._write_lock:
+            try:
+                async with self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)") as cursor:
+                    row = await cursor.fetchone()
+            except sqlite3.Error as exc:
+                logger.warning("WAL checkpoint after /forget failed: {}", exc)
+                return
+        if row is not None and row[0]:
+            logger.warning("WAL checkpoint after /forget was busy; the next one will finish it")
+
+
+async def _rollback(db: aiosqlite.Connection) -> None:
+    # OperationalError: the BEGIN never ran, or the failed COMMIT already ended the transaction.
+    with contextlib.suppress(sqlite3.OperationalError):
+        await db.execute("ROLLBACK")
 
 
 async def _prepare(db: aiosqlite.Connection, *, checkpoint_elsewhere: bool) -> None:
@@ -237,6 +261,8 @@ async def _prepare(db: aiosqlite.Connection, *, checkpoint_elsewhere: bool) -> N
     await db.execute("PRAGMA synchronous = NORMAL")
     await db.execute("PRAGMA foreign_keys = ON")
     await db.execute("PRAGMA busy_timeout = 5000")
+    # /forget must not leave deleted text in free pages of the file.
+    await db.execute("PRAGMA secure_delete = ON")
     if checkpoint_elsewhere:
         # Checkpoints run on their own connection (see checkpoint.py), not inside a commit.
         await db.execute("PRAGMA wal_autocheckpoint = 0")

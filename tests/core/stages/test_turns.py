@@ -3,15 +3,18 @@
 from __future__ import annotations
 
 import io
+from dataclasses import dataclass
+from typing import Any
 
 from loguru import logger
 from prometheus_client import CollectorRegistry
 
 from bot.logs import configure_logging
 from bot.wiring import build_pipeline
+from core.errors import StorageError
 from core.gateway import Gateway
 from core.metrics import PrometheusTurnMetrics
-from core.model import ReplyKind, Role, TurnOutcome
+from core.model import IncomingMessage, Reply, ReplyKind, Role, TurnOutcome
 from core.stages.boundary import APOLOGY
 from core.storage.sqlite import SqliteStore
 from tests.fakes import BrokenProvider, EchoProvider, RecordingMetrics, message
@@ -65,8 +68,32 @@ async def test_a_crashing_provider_gets_an_apology_counted_as_a_failure(
     )
     assert metrics.crashed == ["RuntimeError"]
     assert [r.outcome for r, _ in metrics.finished] == [TurnOutcome.FAILED]
-    # The question is kept even though the turn failed; the apology is not history.
-    assert [m.text for m in await store.history(message("x").chat)] == ["hello"]
+    # The question is kept, and the failure recorded, but neither reaches the next prompt as
+    # an answer.
+    chat = message("x").chat
+    assert [m.text for m in await store.history(chat)] == ["hello", ""]
+    async with store.db.execute("SELECT outcome FROM messages WHERE direction = 'out'") as cursor:
+        assert [r[0] for r in await cursor.fetchall()] == ["failed"]
+    assert [m.text for m in await store.context(chat, limit=10)] == ["hello"]
+
+
+@dataclass
+class ForgetfulStore:
+    """A real store whose reply writes fail, as a full disk would make them."""
+
+    inner: SqliteStore
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+    async def record_reply(self, message: IncomingMessage, reply: Reply, latency_ms: float) -> int:
+        raise StorageError("disk full")
+
+
+async def test_an_answer_is_still_delivered_when_storing_it_fails(store: SqliteStore) -> None:
+    gateway = gateway_for(ForgetfulStore(store), EchoProvider(), RecordingMetrics())  # type: ignore[arg-type]
+    reply = await gateway.submit(message("hello"))
+    assert (reply.text, reply.kind) == ("echo: hello", ReplyKind.ANSWER)
 
 
 async def test_a_failure_is_logged_without_the_message_text_or_user(store: SqliteStore) -> None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import sqlite3
 from contextlib import closing
 from pathlib import Path
@@ -43,7 +45,7 @@ async def test_a_database_from_a_newer_version_is_refused(tmp_path: Path) -> Non
     path = tmp_path / "future.db"
     with closing(sqlite3.connect(path)) as db:
         db.execute(f"PRAGMA user_version = {len(MIGRATIONS) + 1}")
-    with pytest.raises(RuntimeError, match="newer than this Bastion"):
+    with pytest.raises(StorageError, match="newer than this Bastion"):
         async with SqliteStore(path):
             pass
 
@@ -140,16 +142,54 @@ async def test_using_a_closed_store_says_so(tmp_path: Path) -> None:
         await store.ping()
 
 
-async def test_the_wal_is_checkpointed_off_the_write_path_and_truncated_on_close(
+async def test_the_wal_is_checkpointed_off_the_write_path_while_the_store_runs(
     tmp_path: Path,
 ) -> None:
     path = tmp_path / "bastion.db"
     async with SqliteStore(path) as store:
         async with store.db.execute("PRAGMA wal_autocheckpoint") as cursor:
             assert await cursor.fetchone() == (0,)  # commits never pay for a checkpoint
+        size_before = path.stat().st_size
         for n in range(200):
             await store.record_incoming(message(f"message {n}"))
-    wal = tmp_path / "bastion.db-wal"
-    assert not wal.exists() or wal.stat().st_size == 0
+        # New pages reach the database file only through a checkpoint: wait for one.
+        for _ in range(60):
+            if path.stat().st_size > size_before:
+                break
+            await asyncio.sleep(0.05)
+        assert path.stat().st_size > size_before
     with closing(sqlite3.connect(path)) as db:
         assert db.execute("SELECT COUNT(*) FROM messages").fetchone() == (200,)
+
+
+async def test_forget_leaves_no_copy_of_the_text_on_disk(tmp_path: Path) -> None:
+    path = tmp_path / "bastion.db"
+    secret = "my passport number is XK1234567"
+    async with SqliteStore(path) as store:
+        mine = message(secret, user="alice")
+        await store.record_incoming(mine)
+        await store.record_incoming(message("unrelated", user="bob"))
+        await store.forget_user(mine.user)
+        on_disk = await asyncio.to_thread(_database_bytes, tmp_path)
+    assert secret.encode() not in on_disk
+
+
+def _database_bytes(folder: Path) -> bytes:
+    """The database file, its WAL and shared memory, as they are on disk right now."""
+    return b"".join(p.read_bytes() for p in folder.iterdir() if p.name.startswith("bastion.db"))
+
+
+async def test_a_cancelled_write_does_not_break_later_writes(store: SqliteStore) -> None:
+    first = message("first", user="alice")
+    task = asyncio.create_task(store.record_incoming(first))
+    await asyncio.sleep(0)  # inside the user/conversation transaction
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    later = message("later", user="bob")
+    await store.record_incoming(later)
+    await store.record_reply(later, Reply("ok"), latency_ms=1)
+    assert [m.text for m in await store.history(later.chat)] == ["later", "ok"]
+    async with store.db.execute("SELECT 1") as cursor:
+        assert await cursor.fetchone() == (1,)
+    assert not store.db.in_transaction
