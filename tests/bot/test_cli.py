@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import os
+import sqlite3
 import subprocess
 import sys
+from contextlib import closing
 from pathlib import Path
 
 import pytest
@@ -67,3 +69,13 @@ def test_config_check_fails_on_bad_configuration(tmp_path: Path) -> None:
     result = bastion("config", "check", env={"MAX_MESSAGE_CHARS": "0"}, cwd=tmp_path)
     assert result.returncode == 2
     assert "MAX_MESSAGE_CHARS" in result.stderr
+
+
+def test_a_database_from_a_newer_bastion_stops_start_up_with_one_line(tmp_path: Path) -> None:
+    (tmp_path / "data").mkdir()
+    with closing(sqlite3.connect(tmp_path / "data" / "bastion.db")) as db:
+        db.execute("PRAGMA user_version = 999")
+    result = bastion("run", env={"WEB_PORT": "0"}, cwd=tmp_path)
+    assert result.returncode == 2
+    assert result.stderr.startswith("bastion: configuration error: DATABASE_URL: ")
+    assert "newer than this Bastion" in result.stderr and "Traceback" not in result.stderr

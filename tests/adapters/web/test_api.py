@@ -71,6 +71,8 @@ async def test_a_question_outside_the_knowledge_base_gets_an_honest_answer(
     ("body", "headers", "status", "message"),
     [
         (b'{"user_id": "u1", "text": ', JSON, 400, "not valid JSON"),
+        (b"[" * 5000 + b"]" * 5000, JSON, 400, "too deep or too large"),
+        (b'{"user_id": "u1", "text": ' + b"9" * 5000 + b"}", JSON, 400, "too deep or too large"),
         (b'{"user_id": "u1", "text": "caf\xe9"}', JSON, 400, "not valid UTF-8"),
         (b'["u1", "hi"]', JSON, 422, "must be a JSON object"),
         (b'{"text": "hi"}', JSON, 422, "missing field: user_id"),
