@@ -7,7 +7,8 @@
     ├── ProviderError              a model call failed; the fallback ladder moves on by type only
     │   ├── RetryableProviderError     timeout, connection, rate limited, overloaded, 5xx
     │   │   └── RateLimitedError           carries the provider's Retry-After, if it gave one
-    │   └── FinalProviderError         authentication, permission, bad request, content policy
+    │   └── FinalProviderError         bad request, content policy: not worth retrying here
+    │       └── NeedsOperatorError         authentication, permission, exhausted quota: park it
     ├── ValidationFailed           a model reply was rejected; carries a reason code
     ├── StorageError               the conversation store could not do what was asked
     └── DeliveryError              a platform refused or failed to take a reply
@@ -52,7 +53,11 @@ class RateLimitedError(RetryableProviderError):
 
 
 class FinalProviderError(ProviderError):
-    """Retrying this provider will not help (bad key, bad request, content policy)."""
+    """Retrying this provider will not help (bad request, content policy); try the next one."""
+
+
+class NeedsOperatorError(FinalProviderError):
+    """Only a person can fix this (a bad key, no permission, quota used up): park the provider."""
 
 
 class ValidationFailed(BastionError):

@@ -82,6 +82,7 @@ class TurnOutcome(StrEnum):
     ANSWERED = "answered"
     UNKNOWN = "unknown"  # the rules tier honestly did not know
     COMMAND = "command"
+    HANDED_OFF = "handed_off"  # a person from the team takes over
     FAILED = "failed"  # the error boundary caught something
 
 
@@ -159,3 +160,21 @@ class Turn:
         head = (ChatMessage(Role.SYSTEM, self.system_prompt),) if self.system_prompt else ()
         past = tuple(ChatMessage(m.role, m.text) for m in self.history)
         return (*head, *past, ChatMessage(Role.USER, self.message.text))
+
+
+class TicketStatus(StrEnum):
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+@dataclass(frozen=True, slots=True)
+class Ticket:
+    """A conversation handed to people: who, where, why, and what was said before."""
+
+    id: int
+    user: UserRef
+    chat: ChatRef
+    reason: str
+    transcript: tuple[StoredMessage, ...]
+    opened_at: datetime
+    status: TicketStatus = TicketStatus.OPEN

@@ -16,6 +16,7 @@ from core.model import (
     IncomingMessage,
     Reply,
     StoredMessage,
+    Ticket,
     Turn,
     UserRef,
 )
@@ -36,6 +37,22 @@ class Provider(Protocol):
     def name(self) -> str: ...
 
     async def complete(self, prompt: Sequence[ChatMessage], user: UserRef) -> Completion: ...
+
+
+class HealthProbe(Protocol):
+    """A provider that can be asked, cheaply, whether it works again (a circuit's probe)."""
+
+    async def probe(self) -> None:
+        """Return if the provider answers; raise a ``ProviderError`` if it does not."""
+        ...
+
+
+class Validator(Protocol):
+    """Checks a model's reply before the user sees it."""
+
+    async def validate(self, text: str, turn: Turn) -> None:
+        """Return if ``text`` may be sent; raise ``ValidationFailed`` with a reason if not."""
+        ...
 
 
 class ConversationStore(Protocol):
@@ -74,3 +91,27 @@ class MessageSink(Protocol):
     """What adapters hand normalized messages to (the core's ``Gateway``)."""
 
     async def submit(self, message: IncomingMessage) -> Reply: ...
+
+
+class TicketStore(Protocol):
+    """Hand-off tickets: at most one open ticket per conversation."""
+
+    async def open_ticket(
+        self, user: UserRef, chat: ChatRef, reason: str, transcript: Sequence[StoredMessage]
+    ) -> Ticket:
+        """Open a ticket for ``chat``, or return the one already open (never two at once)."""
+        ...
+
+    async def open_ticket_for(self, chat: ChatRef) -> Ticket | None: ...
+
+    async def open_tickets(self) -> list[Ticket]: ...
+
+    async def close_ticket(self, ticket_id: int) -> bool:
+        """Close it; False if no such open ticket."""
+        ...
+
+
+class HandoffNotifier(Protocol):
+    """Tells the people on duty that a conversation needs them."""
+
+    async def ticket_opened(self, ticket: Ticket) -> None: ...
