@@ -105,6 +105,8 @@ class Reply:
     provider: str = ""
     model: str = ""
     usage: Usage = field(default_factory=Usage)
+    # The fallback ladder's path to this reply: "openai:timeout", "anthropic:answered", ...
+    trail: tuple[str, ...] = ()
 
 
 class Role(StrEnum):

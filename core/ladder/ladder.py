@@ -1,0 +1,218 @@
+"""The terminal handler: walk the rungs until one answers, within the turn's deadline.
+
+Rungs, in order: each configured LLM provider (retried with backoff, guarded by its circuit
+breaker, every reply validated), then the rules tier, then a hand-off to people. The ladder moves
+on by error *type* only (``core/errors.py``); SDK retries are off, so every wait is decided here.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass, field, replace
+from typing import Protocol
+
+from loguru import logger
+
+from core.errors import (
+    FinalProviderError,
+    NeedsOperatorError,
+    ProviderError,
+    RateLimitedError,
+    RetryableProviderError,
+    ValidationFailed,
+)
+from core.ladder.circuit import CircuitBreaker
+from core.ladder.retry import RetryPolicy
+from core.model import ChatMessage, Completion, Reply, ReplyKind, Role, Turn, TurnOutcome
+from core.ports import Provider, Validator
+from core.pricing import PricingTable
+
+NO_ANSWER = (
+    "Sorry, I can't answer right now and nobody from our team is available here. "
+    "Please try again in a few minutes."
+)
+
+
+class HandsOff(Protocol):
+    """The last rung: gives the conversation to people and tells the user so."""
+
+    async def hand_off(self, turn: Turn, reason: str) -> Reply: ...
+
+
+class PassThroughValidator:
+    """Accepts every reply; the guardrails replace it with real checks."""
+
+    async def validate(self, text: str, turn: Turn) -> None:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class LadderSettings:
+    deadline: float = 20.0  # the whole turn, seconds
+    attempt_timeout: float = 8.0  # one LLM call
+    min_attempt: float = 1.0  # with less time left, skip to the rules and people
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+
+
+@dataclass(frozen=True, slots=True)
+class LlmRung:
+    provider: Provider
+    breaker: CircuitBreaker
+
+    @property
+    def name(self) -> str:
+        return self.provider.name
+
+
+class FallbackLadder:
+    """Answers a turn from the first rung that can, and records the path taken."""
+
+    def __init__(
+        self,
+        llm: Sequence[LlmRung],
+        *,
+        rules: Provider | None,
+        handoff: HandsOff | None,
+        validator: Validator,
+        pricing: PricingTable,
+        settings: LadderSettings,
+        clock: Callable[[], float] = time.monotonic,
+        draw: Callable[[], float] = random.random,
+        sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
+    ) -> None:
+        self._llm = tuple(llm)
+        self._rules = rules
+        self._handoff = handoff
+        self._validator = validator
+        self._pricing = pricing
+        self._settings = settings
+        self._clock = clock
+        self._draw = draw
+        self._sleep = sleep
+
+    @property
+    def rungs(self) -> tuple[LlmRung, ...]:
+        return self._llm
+
+    async def __call__(self, turn: Turn) -> Reply:
+        deadline = self._clock() + self._settings.deadline
+        trail: list[str] = []
+        for rung in self._llm:
+            reply = await self._climb(rung, turn, deadline, trail)
+            if reply is not None:
+                return reply
+        reason = "no language model could answer"
+        if self._rules is not None:
+            completion = await self._rules.complete(turn.prompt(), turn.message.user)
+            trail.append(f"rules:{'unknown' if completion.unknown else 'answered'}")
+            if not completion.unknown or self._handoff is None:
+                return _reply(completion, tuple(trail))
+            reason = "the knowledge base had no answer and no language model could help"
+        if self._handoff is not None:
+            reply = await self._handoff.hand_off(turn, reason)
+            return replace(reply, trail=(*trail, "handoff:opened"))
+        return Reply(
+            NO_ANSWER, kind=ReplyKind.ERROR, outcome=TurnOutcome.FAILED, trail=tuple(trail)
+        )
+
+    async def _climb(
+        self, rung: LlmRung, turn: Turn, deadline: float, trail: list[str]
+    ) -> Reply | None:
+        """Try one LLM provider, retrying while it is worth it; None means "next rung"."""
+        prompt = turn.prompt()
+        attempt = 0
+        while True:
+            if not rung.breaker.allow():
+                trail.append(f"{rung.name}:circuit_open")
+                return None
+            left = deadline - self._clock()
+            if left < self._settings.min_attempt:
+                rung.breaker.release_trial()
+                trail.append(f"{rung.name}:no_time")
+                return None
+            attempt += 1
+            started = self._clock()
+            try:
+                async with asyncio.timeout(min(self._settings.attempt_timeout, left)):
+                    completion = await rung.provider.complete(prompt, turn.message.user)
+                await self._validator.validate(completion.text, turn)
+            except ValidationFailed as rejected:
+                # The provider works; this answer may not be sent. Retry with a correction.
+                rung.breaker.record_success(self._clock() - started)
+                trail.append(f"{rung.name}:rejected:{rejected.reason}")
+                error: ProviderError = RetryableProviderError(rung.name, rejected.reason)
+                prompt = (*turn.prompt(), _correction(rejected))
+            except ProviderError as failure:
+                if not self._record_failure(rung, failure, trail):
+                    return None
+                error = failure
+            except TimeoutError:
+                error = RetryableProviderError(rung.name, "timed out")
+                self._record_failure(rung, error, trail, why="timeout")
+            except Exception as bug:  # a provider bug must not cost the user their reply
+                logger.opt(exception=bug).error("provider {} raised unexpectedly", rung.name)
+                error = RetryableProviderError(rung.name, type(bug).__name__)
+                self._record_failure(rung, error, trail, why="crashed")
+            else:
+                rung.breaker.record_success(self._clock() - started)
+                trail.append(f"{rung.name}:answered")
+                priced = replace(
+                    completion,
+                    usage=self._pricing.price(rung.name, completion.model, completion.usage),
+                )
+                return _reply(priced, tuple(trail))
+            delay = self._settings.retry.delay(attempt, error, self._draw)
+            if delay is None or self._clock() + delay + self._settings.min_attempt > deadline:
+                return None
+            await self._sleep(delay)
+
+    def _record_failure(
+        self, rung: LlmRung, failure: ProviderError, trail: list[str], why: str = ""
+    ) -> bool:
+        """Note a failed call; True if retrying this provider could still help."""
+        why = why or _why(failure)
+        trail.append(f"{rung.name}:{why}")
+        if isinstance(failure, NeedsOperatorError):
+            if not rung.breaker.parked:  # an operator problem: say it once, loudly
+                logger.error("provider {} parked until it works again: {}", rung.name, failure)
+            rung.breaker.record_failure(str(failure), park=True)
+            return False
+        if isinstance(failure, FinalProviderError):
+            # About this request (bad request, content policy), not the provider's health.
+            rung.breaker.release_trial()
+            return False
+        rung.breaker.record_failure(why)
+        return True
+
+
+def _why(failure: ProviderError) -> str:
+    if isinstance(failure, RateLimitedError):
+        return "rate_limited"
+    if isinstance(failure, NeedsOperatorError):
+        return "needs_operator"
+    if isinstance(failure, FinalProviderError):
+        return "refused"
+    return "failed"
+
+
+def _correction(rejected: ValidationFailed) -> ChatMessage:
+    return ChatMessage(
+        Role.SYSTEM,
+        f"Your previous answer was not sent to the user because it failed a check "
+        f"({rejected.reason}). Answer again and avoid that problem.",
+    )
+
+
+def _reply(completion: Completion, trail: tuple[str, ...]) -> Reply:
+    return Reply(
+        completion.text,
+        kind=ReplyKind.ANSWER,
+        outcome=TurnOutcome.UNKNOWN if completion.unknown else TurnOutcome.ANSWERED,
+        provider=completion.provider,
+        model=completion.model,
+        usage=completion.usage,
+        trail=trail,
+    )

@@ -1,0 +1,74 @@
+"""What a provider call cost, from its token usage and a price table operators edit (YAML)."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+import yaml
+from loguru import logger
+
+from core.errors import ConfigurationError
+from core.model import Usage
+
+SETTING = "PRICING_PATH"
+
+
+@dataclass(frozen=True, slots=True)
+class Price:
+    """US dollars per million tokens."""
+
+    input: float
+    output: float
+
+
+class PricingTable:
+    """Prices by provider and model; a dated model name matches its base name by prefix."""
+
+    def __init__(self, prices: Mapping[str, Mapping[str, Price]]) -> None:
+        self._prices = {provider: dict(models) for provider, models in prices.items()}
+        self._warned: set[str] = set()
+
+    def price(self, provider: str, model: str, usage: Usage) -> Usage:
+        """``usage`` with its cost filled in (0 and one warning for a model not in the table)."""
+        price = self._lookup(provider, model)
+        if price is None:
+            if f"{provider}/{model}" not in self._warned:
+                self._warned.add(f"{provider}/{model}")
+                logger.warning("no price for {}/{}: its cost is counted as 0", provider, model)
+            return usage
+        cost = (usage.input_tokens * price.input + usage.output_tokens * price.output) / 1e6
+        return replace(usage, cost_usd=round(cost, 8))
+
+    def _lookup(self, provider: str, model: str) -> Price | None:
+        models = self._prices.get(provider, {})
+        # "gpt-4o-mini-2024-07-18" is priced as "gpt-4o-mini": the longest matching prefix wins.
+        for name in sorted(models, key=len, reverse=True):
+            if model == name or model.startswith(name + "-"):
+                return models[name]
+        return None
+
+
+def load_pricing(path: Path) -> PricingTable:
+    """Read ``provider: {model: {input: $, output: $}}`` (per million tokens) from YAML."""
+    try:
+        document = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    except (OSError, yaml.YAMLError) as exc:
+        raise ConfigurationError(SETTING, f"cannot read {path}: {exc}") from exc
+    prices: dict[str, dict[str, Price]] = {}
+    if not isinstance(document, dict):
+        raise ConfigurationError(SETTING, f"{path}: expected provider: {{model: prices}}")
+    for provider, models in document.items():
+        if not isinstance(models, dict):
+            raise ConfigurationError(SETTING, f"{path}: {provider} must map models to prices")
+        for model, entry in models.items():
+            try:
+                prices.setdefault(str(provider), {})[str(model)] = Price(
+                    float(entry["input"]), float(entry["output"])
+                )
+            except (TypeError, KeyError, ValueError) as exc:
+                raise ConfigurationError(
+                    SETTING, f"{path}: {provider}/{model} needs numeric input and output prices"
+                ) from exc
+    return PricingTable(prices)
