@@ -7,7 +7,7 @@ fakes in ``tests/`` implement the same Protocols.
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Sequence
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from core.model import (
     ChatMessage,
@@ -39,6 +39,7 @@ class Provider(Protocol):
     async def complete(self, prompt: Sequence[ChatMessage], user: UserRef) -> Completion: ...
 
 
+@runtime_checkable
 class HealthProbe(Protocol):
     """A provider that can be asked, cheaply, whether it works again (a circuit's probe)."""
 
