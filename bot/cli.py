@@ -53,12 +53,18 @@ def describe(settings: Settings) -> str:
     lines = [
         "Bastion configuration",
         f"  storage    SQLite at {settings.sqlite_path}",
-        f"  providers  {', '.join(settings.providers)}",
-        f"  rules      {len(kb.intents)} intents from {settings.knowledge_base_path}"
-        f" (min confidence {settings.rules_min_confidence})",
         f"  web chat   {web}",
         "  console    available: bastion chat",
         f"  logging    {settings.log_level}, {settings.log_format}",
+        f"Fallback ladder (PROVIDERS={','.join(settings.providers)})",
+    ]
+    for name in settings.providers:
+        lines.append(f"  {name:<10} {_rung(settings, name, len(kb.intents))}")
+    lines += [
+        f"  limits     {settings.turn_deadline_seconds:g} s a turn, "
+        f"{settings.provider_timeout_seconds:g} s a call, {settings.provider_attempts} attempts; "
+        f"a circuit opens after {settings.circuit_failures} failures for "
+        f"{settings.circuit_cooldown_seconds:g} s",
         "Platform adapters",
     ]
     platforms = {
@@ -81,6 +87,27 @@ def describe(settings: Settings) -> str:
                 f"  {platform:<10} credentials set; this version has no adapter for it yet"
             )
     return "\n".join(lines)
+
+
+def _rung(settings: Settings, name: str, intents: int) -> str:
+    missing = settings.missing_for(name)
+    if missing is not None:
+        return f"skipped: set {missing}"
+    match name:
+        case "openai":
+            where = settings.openai_base_url or "api.openai.com"
+            return f"{settings.openai_model} at {where}"
+        case "anthropic":
+            where = settings.anthropic_base_url or "api.anthropic.com"
+            return f"{settings.anthropic_model} at {where}"
+        case "rules":
+            return (
+                f"{intents} intents from {settings.knowledge_base_path}"
+                f" (min confidence {settings.rules_min_confidence})"
+            )
+        case _:
+            ops = "on" if settings.ops_token else "off (set OPS_TOKEN)"
+            return f"tickets for people; ops endpoints {ops}"
 
 
 if __name__ == "__main__":

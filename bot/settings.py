@@ -16,12 +16,14 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from core.errors import ConfigurationError
 
 BUNDLED_KNOWLEDGE_BASE = Path(__file__).parent / "content" / "shop_knowledge.yaml"
+BUNDLED_PRICING = Path(__file__).parent / "content" / "pricing.yaml"
 
-# Providers this version can run. The fallback ladder adds openai, anthropic, local and handoff.
-AVAILABLE_PROVIDERS = ("rules",)
-PLANNED_PROVIDERS = ("openai", "anthropic", "local", "handoff")
+# Rungs of the fallback ladder, in the order they may be listed. LLM rungs come first.
+LLM_PROVIDERS = ("openai", "anthropic")
+AVAILABLE_PROVIDERS = (*LLM_PROVIDERS, "rules", "handoff")
+PLANNED_PROVIDERS = ("local",)
 
-_URL_FIELDS = frozenset({"database_url"})
+_URL_FIELDS = frozenset({"database_url", "openai_base_url", "anthropic_base_url"})
 _SQLITE_URL = re.compile(r"^sqlite:///(?P<path>.+)$")
 
 
@@ -39,7 +41,7 @@ class Settings(BaseSettings):
 
     bot_name: str = Field("Bastion", min_length=1, max_length=64)
     database_url: str = "sqlite:///data/bastion.db"
-    providers: Annotated[tuple[str, ...], NoDecode] = ("rules",)
+    providers: Annotated[tuple[str, ...], NoDecode] = AVAILABLE_PROVIDERS
     knowledge_base_path: Path = BUNDLED_KNOWLEDGE_BASE
     rules_min_confidence: float = Field(0.45, gt=0.0, le=1.0)
     system_prompt: str = (
@@ -47,6 +49,29 @@ class Settings(BaseSettings):
         "what you know for sure; when unsure, say so and offer /human."
     )
     history_limit: int = Field(20, ge=0, le=1000)
+
+    # LLM providers: the names their own SDKs and docs use.
+    openai_api_key: SecretStr | None = None
+    openai_base_url: str | None = None
+    openai_model: str = "gpt-4o-mini"
+    anthropic_api_key: SecretStr | None = None
+    anthropic_base_url: str | None = None
+    anthropic_model: str = "claude-haiku-4-5"
+    max_reply_tokens: int = Field(512, ge=16, le=32_000)
+    pricing_path: Path = BUNDLED_PRICING
+
+    # The ladder: deadlines, retries, circuits, probes.
+    turn_deadline_seconds: float = Field(20.0, gt=0, le=600)
+    provider_timeout_seconds: float = Field(8.0, gt=0, le=600)
+    provider_attempts: int = Field(2, ge=1, le=10)
+    retry_after_cap_seconds: float = Field(5.0, ge=0, le=600)
+    circuit_failures: int = Field(3, ge=1, le=1000)
+    circuit_cooldown_seconds: float = Field(30.0, gt=0, le=3600)
+    health_check_seconds: float = Field(10.0, gt=0, le=3600)
+
+    # People: hand-off tickets and the ops endpoints that list and close them.
+    handoff_transcript_size: int = Field(10, ge=0, le=200)
+    ops_token: SecretStr | None = None
 
     web_enabled: bool = True
     web_host: str = "127.0.0.1"
@@ -98,7 +123,21 @@ class Settings(BaseSettings):
                 raise ValueError(f"unknown provider {name!r} (known: {known})")
         if len(set(names)) != len(names):
             raise ValueError("a provider is listed twice")
+        if "handoff" in names and names[-1] != "handoff":
+            raise ValueError("handoff is the last rung: list it last")
         return names
+
+    def configured_providers(self) -> tuple[str, ...]:
+        """``PROVIDERS`` without the LLMs that have no credentials: those rungs are skipped."""
+        return tuple(name for name in self.providers if self.missing_for(name) is None)
+
+    def missing_for(self, provider: str) -> str | None:
+        """The variable a listed provider still needs, or None when it can run."""
+        if provider == "openai" and self.openai_api_key is None and self.openai_base_url is None:
+            return "OPENAI_API_KEY (or OPENAI_BASE_URL for a local server)"
+        if provider == "anthropic" and self.anthropic_api_key is None:
+            return "ANTHROPIC_API_KEY"
+        return None
 
     @property
     def sqlite_path(self) -> str:
@@ -110,6 +149,9 @@ class Settings(BaseSettings):
     def secrets(self) -> list[str]:
         """Every configured secret value, for the log redactor."""
         values = (
+            self.openai_api_key,
+            self.anthropic_api_key,
+            self.ops_token,
             self.telegram_bot_token,
             self.discord_bot_token,
             self.slack_bot_token,

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import sqlite3
 import subprocess
 import sys
@@ -58,7 +59,8 @@ def test_config_check_shows_what_is_enabled_and_missing_without_secrets(tmp_path
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "SQLite at data/bastion.db" in out
-    assert "providers  rules" in out
+    assert "openai     skipped: set OPENAI_API_KEY" in out
+    assert re.search(r"rules      \d+ intents", out)
     assert "web chat   http://127.0.0.1:8080" in out
     assert "discord    not configured (missing DISCORD_BOT_TOKEN)" in out
     assert "telegram   credentials set" in out

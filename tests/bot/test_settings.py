@@ -16,7 +16,9 @@ ROOT = Path(__file__).resolve().parents[2]
 def test_defaults_are_the_embedded_setup() -> None:
     settings = load_settings(_env_file=None)
     assert settings.sqlite_path == "data/bastion.db"
-    assert settings.providers == ("rules",)
+    assert settings.providers == ("openai", "anthropic", "rules", "handoff")
+    # No keys: the LLM rungs are skipped, the rules and people remain.
+    assert settings.configured_providers() == ("rules", "handoff")
     assert (settings.web_host, settings.web_port) == ("127.0.0.1", 8080)
     assert settings.knowledge_base_path.exists()
 
@@ -28,7 +30,11 @@ def test_defaults_are_the_embedded_setup() -> None:
         ("WEB_PORT", "70000", "less than or equal to 65535"),
         ("RULES_MIN_CONFIDENCE", "high", "valid number"),
         ("PROVIDERS", "rules,gpt9", "unknown provider 'gpt9'"),
-        ("PROVIDERS", "openai", "not available in this version"),
+        ("PROVIDERS", "local", "not available in this version"),
+        ("PROVIDERS", "handoff,rules", "list it last"),
+        ("PROVIDERS", "rules,rules", "listed twice"),
+        ("TURN_DEADLINE_SECONDS", "0", "greater than 0"),
+        ("PROVIDER_ATTEMPTS", "many", "valid integer"),
         ("PROVIDERS", " , ", "at least one provider"),
         ("DATABASE_URL", "sqlite:/bastion.db", "expected sqlite:///"),
         ("DATABASE_URL", "mysql://localhost/db", "expected sqlite:///"),
@@ -56,6 +62,14 @@ def test_values_are_read_from_a_dotenv_file(tmp_path: Path) -> None:
         ("rules",),
         "DEBUG",
     )
+
+
+def test_an_llm_runs_when_its_credentials_are_set(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
+    monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:11434/v1")  # Ollama needs no key
+    settings = load_settings(_env_file=None)
+    assert settings.configured_providers() == ("openai", "anthropic", "rules", "handoff")
+    assert "sk-ant-test" in settings.secrets()
     assert settings.telegram_bot_token is None  # empty means unset
 
 
@@ -78,4 +92,4 @@ def test_env_example_lists_every_setting_with_a_default_and_meaning() -> None:
 
 def test_env_example_as_a_dotenv_file_is_valid() -> None:
     settings = load_settings(_env_file=ROOT / ".env.example")
-    assert settings.providers == ("rules",)
+    assert settings.providers == ("openai", "anthropic", "rules", "handoff")
