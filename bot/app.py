@@ -13,7 +13,7 @@ import math
 import signal
 import socket
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 
 import uvicorn
 from loguru import logger
@@ -41,7 +41,7 @@ async def run_bot(
     *,
     stop: asyncio.Event | None = None,
     on_ready: Callable[[str], None] | None = None,
-    provider: Provider | None = None,
+    llm: Sequence[Provider] | None = None,
 ) -> None:
     """``bastion run``: the web chat (and, with their issues, the platform adapters)."""
     stop = stop or asyncio.Event()
@@ -49,7 +49,7 @@ async def run_bot(
     # Bind first: a taken port should stop start-up before anything else is opened.
     sock = _bind(settings.web_host, settings.web_port) if settings.web_enabled else None
     with _stop_on_signals(stop), _closing(sock):
-        async with open_runtime(settings, provider) as runtime:
+        async with open_runtime(settings, llm) as runtime:
             async with asyncio.TaskGroup() as tasks:
                 server = None
                 if sock is not None:

@@ -18,6 +18,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
 from adapters.web import web_chat_routes
+from bot.ops import ops_routes
 from bot.runtime import Runtime
 
 HEALTH_TIMEOUT_SECONDS = 2.0
@@ -25,6 +26,7 @@ HEALTH_TIMEOUT_SECONDS = 2.0
 
 def build_http_app(runtime: Runtime) -> Starlette:
     settings = runtime.settings
+    ops_token = settings.ops_token.get_secret_value() if settings.ops_token else None
 
     async def healthz(request: Request) -> Response:
         try:
@@ -34,16 +36,16 @@ def build_http_app(runtime: Runtime) -> Starlette:
         except Exception as exc:  # health must answer, whatever the store does
             logger.warning("health check: storage failed: {}", type(exc).__name__)
             storage = "failing"
-        status = "ok" if storage == "ok" else "down"
+        ladder = runtime.health.report()
+        status = ladder["status"] if storage == "ok" else "down"
         body = {
-            "status": status,
+            "status": status,  # ok, degraded (an LLM rung is out) or down
             "storage": {"engine": "sqlite", "status": storage},
-            # The rules tier runs in process and is validated at start; the provider issue
-            # replaces this with each rung's circuit state.
-            "providers": {runtime.provider.name: {"state": "ok"}},
+            "providers": ladder["providers"],
             "turns_in_flight": runtime.gateway.in_flight,
         }
-        return JSONResponse(body, status_code=200 if status == "ok" else 503)
+        # Degraded still answers users, so load balancers should keep sending traffic.
+        return JSONResponse(body, status_code=503 if status == "down" else 200)
 
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(runtime.registry), media_type=CONTENT_TYPE_LATEST)
@@ -69,6 +71,7 @@ def build_http_app(runtime: Runtime) -> Starlette:
         *web_chat_routes(runtime.gateway, settings.max_message_chars),
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
+        *ops_routes(runtime.store, ops_token),
     ]
     return Starlette(
         routes=routes, exception_handlers={HTTPException: http_error, Exception: server_error}

@@ -2,17 +2,25 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 
+from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry
 
-from bot.settings import Settings
+from bot.providers import llm_provider
+from bot.settings import LLM_PROVIDERS, Settings
 from bot.wiring import build_pipeline
 from core.gateway import Gateway
+from core.handoff import Handoff, LogNotifier
+from core.ladder.circuit import CircuitBreaker, CircuitSettings
+from core.ladder.health import HealthMonitor
+from core.ladder.ladder import FallbackLadder, LadderSettings, LlmRung, PassThroughValidator
+from core.ladder.retry import RetryPolicy
 from core.metrics import PrometheusTurnMetrics
 from core.ports import Provider
+from core.pricing import load_pricing
 from core.providers.rules import RulesProvider
 from core.storage.sqlite import SqliteStore
 
@@ -23,34 +31,83 @@ class Runtime:
 
     settings: Settings
     store: SqliteStore
-    provider: Provider
     registry: CollectorRegistry
     gateway: Gateway
+    health: HealthMonitor
 
 
 @asynccontextmanager
 async def open_runtime(
-    settings: Settings, provider: Provider | None = None
+    settings: Settings, llm: Sequence[Provider] | None = None
 ) -> AsyncIterator[Runtime]:
     """Open storage and providers, wire the pipeline; close in reverse order on exit.
 
-    ``provider`` replaces the configured one (tests use it to control timing).
+    ``llm`` replaces the configured language-model rungs (tests use it to control them).
     """
+    names = settings.configured_providers()
     async with AsyncExitStack() as stack:
-        if provider is None:
-            provider = await stack.enter_async_context(
-                RulesProvider.from_path(
-                    settings.knowledge_base_path, settings.rules_min_confidence
-                )
-            )
+        if llm is None:
+            llm = [
+                await stack.enter_async_context(llm_provider(settings, name))
+                for name in names
+                if name in LLM_PROVIDERS
+            ]
+        rules = (
+            RulesProvider.from_path(settings.knowledge_base_path, settings.rules_min_confidence)
+            if "rules" in names
+            else None
+        )
         store = await stack.enter_async_context(SqliteStore(settings.sqlite_path))
+        handoff = (
+            Handoff(store, LogNotifier(), transcript_size=settings.handoff_transcript_size)
+            if "handoff" in names
+            else None
+        )
+        circuit = CircuitSettings(
+            consecutive_failures=settings.circuit_failures,
+            cooldown=settings.circuit_cooldown_seconds,
+        )
+        ladder = FallbackLadder(
+            [LlmRung(provider, CircuitBreaker(circuit)) for provider in llm],
+            rules=rules,
+            handoff=handoff,
+            validator=PassThroughValidator(),
+            pricing=load_pricing(settings.pricing_path),
+            settings=LadderSettings(
+                deadline=settings.turn_deadline_seconds,
+                attempt_timeout=settings.provider_timeout_seconds,
+                retry=RetryPolicy(
+                    attempts=settings.provider_attempts,
+                    retry_after_cap=settings.retry_after_cap_seconds,
+                ),
+            ),
+        )
+        health = HealthMonitor(
+            ladder.rungs,
+            has_rules=rules is not None,
+            has_handoff=handoff is not None,
+            probe_timeout=settings.provider_timeout_seconds,
+        )
+        if ladder.rungs:
+            stack.callback(_start_probes(health, settings.health_check_seconds).shutdown, False)
         registry = CollectorRegistry()
         pipeline = build_pipeline(
             store=store,
-            provider=provider,
+            ladder=ladder,
+            handoff=handoff,
             metrics=PrometheusTurnMetrics(registry),
             history_limit=settings.history_limit,
             bot_name=settings.bot_name,
         )
         gateway = Gateway(pipeline, system_prompt=settings.system_prompt)
-        yield Runtime(settings, store, provider, registry, gateway)
+        yield Runtime(settings, store, registry, gateway, health)
+
+
+def _start_probes(health: HealthMonitor, every: float) -> AsyncIOScheduler:
+    """Probe open and parked circuits every ``every`` seconds, one check at a time."""
+    scheduler = AsyncIOScheduler()
+    scheduler.add_job(
+        health.check, "interval", seconds=every, max_instances=1, coalesce=True, id="probes"
+    )
+    scheduler.start()
+    return scheduler

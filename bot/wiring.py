@@ -2,18 +2,26 @@
 
 from __future__ import annotations
 
+from typing import Protocol
+
+from core.handoff import Handoff
 from core.pipeline import compose
-from core.ports import ConversationStore, Next, Provider, TurnMetrics
-from core.stages.answer import ProviderAnswer
+from core.ports import ConversationStore, Next, Stage, TicketStore, TurnMetrics
 from core.stages.boundary import ErrorBoundary
 from core.stages.commands import CommandStage
 from core.stages.context import ContextStage
+from core.stages.handoff_gate import HandoffGate
+
+
+class TicketingStore(ConversationStore, TicketStore, Protocol):
+    """A store that keeps both conversations and hand-off tickets (``SqliteStore`` does)."""
 
 
 def build_pipeline(
     *,
-    store: ConversationStore,
-    provider: Provider,
+    store: TicketingStore,
+    ladder: Next,
+    handoff: Handoff | None,
     metrics: TurnMetrics,
     history_limit: int,
     bot_name: str,
@@ -23,15 +31,16 @@ def build_pipeline(
     1. the error boundary, so every turn (commands included) is timed, counted, and answered
        even when an inner stage raises;
     2. commands, before any history is loaded or stored: ``/forget`` must not leave itself
-       behind, and a command never costs a model call;
-    3. context, which loads history for the provider and records the exchange;
-    4. the provider, terminal.
+       behind, a command never costs a model call, and ``/human`` works even mid-hand-off;
+    3. the hand-off gate: a conversation people hold never reaches a model again;
+    4. context, which loads history for the ladder and records the exchange;
+    5. the fallback ladder, terminal: LLMs, then the rules, then people.
     """
-    return compose(
-        [
-            ErrorBoundary(metrics),
-            CommandStage(store, bot_name=bot_name),
-            ContextStage(store, history_limit=history_limit),
-        ],
-        ProviderAnswer(provider),
-    )
+    stages: list[Stage] = [
+        ErrorBoundary(metrics),
+        CommandStage(store, bot_name=bot_name, handoff=handoff),
+    ]
+    if handoff is not None:
+        stages.append(HandoffGate(store, store))
+    stages.append(ContextStage(store, history_limit=history_limit))
+    return compose(stages, ladder)

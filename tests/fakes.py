@@ -9,7 +9,19 @@ from datetime import UTC, datetime
 from itertools import count
 
 from core.commands import parse_command
-from core.model import ChatMessage, ChatRef, Completion, IncomingMessage, Reply, UserRef
+from core.model import (
+    ChatMessage,
+    ChatRef,
+    Completion,
+    IncomingMessage,
+    Reply,
+    ReplyKind,
+    Ticket,
+    Turn,
+    TurnOutcome,
+    UserRef,
+)
+from core.ports import Next, Provider
 
 _ids = count(1)
 
@@ -74,3 +86,36 @@ class RecordingMetrics:
 
     def turn_crashed(self, stage_error: str) -> None:
         self.crashed.append(stage_error)
+
+
+@dataclass
+class RecordingNotifier:
+    """A ``HandoffNotifier`` that remembers each ticket, or fails like a broken channel would."""
+
+    error: Exception | None = None
+    delay: float = 0.0
+    tickets: list[Ticket] = field(default_factory=list)
+
+    async def ticket_opened(self, ticket: Ticket) -> None:
+        if self.delay:
+            await asyncio.sleep(self.delay)
+        if self.error is not None:
+            raise self.error
+        self.tickets.append(ticket)
+
+
+def answering(provider: Provider) -> Next:
+    """The simplest terminal handler: ask one provider, no ladder around it."""
+
+    async def answer(turn: Turn) -> Reply:
+        completion = await provider.complete(turn.prompt(), turn.message.user)
+        return Reply(
+            completion.text,
+            kind=ReplyKind.ANSWER,
+            outcome=TurnOutcome.ANSWERED,
+            provider=completion.provider,
+            model=completion.model,
+            usage=completion.usage,
+        )
+
+    return answer

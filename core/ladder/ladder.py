@@ -108,7 +108,10 @@ class FallbackLadder:
         if self._rules is not None:
             completion = await self._rules.complete(turn.prompt(), turn.message.user)
             trail.append(f"rules:{'unknown' if completion.unknown else 'answered'}")
-            if not completion.unknown or self._handoff is None:
+            # With no language model configured at all, the rules are the bot, and their honest
+            # "I don't know, type /human" leaves the choice to the user. Only when models were
+            # there and failed does an unanswered question go to people by itself.
+            if not completion.unknown or self._handoff is None or not self._llm:
                 return _reply(completion, tuple(trail))
             reason = "the knowledge base had no answer and no language model could help"
         if self._handoff is not None:

@@ -19,7 +19,7 @@ async def test_a_turn_in_flight_at_shutdown_is_answered_and_then_everything_stop
     stop = asyncio.Event()
     ready: asyncio.Future[str] = asyncio.get_running_loop().create_future()
     bot = asyncio.create_task(
-        run_bot(make_settings(), stop=stop, on_ready=ready.set_result, provider=provider)
+        run_bot(make_settings(), stop=stop, on_ready=ready.set_result, llm=[provider])
     )
     url = await asyncio.wait_for(ready, timeout=10)
 

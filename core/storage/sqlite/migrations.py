@@ -51,6 +51,29 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX messages_by_conversation ON messages (conversation_id, id);
     CREATE INDEX messages_by_user ON messages (user_id);
     """,
+    # 2: hand-off tickets, a conversation handed to people from the team.
+    """
+    CREATE TABLE tickets (
+        -- AUTOINCREMENT: people refer to tickets by number, so a number is never reused,
+        -- not even after /forget deleted the newest ticket.
+        id              INTEGER PRIMARY KEY AUTOINCREMENT,
+        user_id         INTEGER NOT NULL REFERENCES users (id) ON DELETE CASCADE,
+        conversation_id INTEGER NOT NULL REFERENCES conversations (id) ON DELETE CASCADE,
+        reason          TEXT NOT NULL,
+        -- A copy of the last messages as a JSON array of {id, role, text, at}: what the people
+        -- on duty read first, even after /reset moved the conversation's context on.
+        transcript      TEXT NOT NULL DEFAULT '[]',
+        opened_at       TEXT NOT NULL,
+        closed_at       TEXT,
+        status          TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'closed'))
+    );
+    -- At most one open ticket per conversation; also the index the hand-off gate reads per turn.
+    CREATE UNIQUE INDEX tickets_one_open_per_conversation
+        ON tickets (conversation_id) WHERE status = 'open';
+    -- For the cascades: deleting a user or a conversation looks its tickets up by these.
+    CREATE INDEX tickets_by_conversation ON tickets (conversation_id);
+    CREATE INDEX tickets_by_user ON tickets (user_id);
+    """,
 )
 
 

@@ -1,11 +1,11 @@
-"""Conversation store on one SQLite file: users, conversations, messages in both directions."""
+"""Conversation store on one SQLite file: users, conversations, messages, hand-off tickets."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,7 +17,8 @@ from loguru import logger
 
 from core.cache_lru import BoundedCache
 from core.errors import StorageError
-from core.model import ChatRef, IncomingMessage, Reply, Role, StoredMessage, UserRef
+from core.model import ChatRef, IncomingMessage, Reply, Role, StoredMessage, Ticket, UserRef
+from core.storage.sqlite import tickets
 from core.storage.sqlite.checkpoint import WalCheckpointer
 from core.storage.sqlite.migrations import migrate
 
@@ -223,21 +224,52 @@ class SqliteStore:
             ) as cursor:
                 conversations = [(int(r[0]),) for r in await cursor.fetchall()]
             self._ids.clear()  # rare; simpler and safer than tracking each deleted key
-            # Messages go with the user (ON DELETE CASCADE); conversations left empty go too,
-            # since their keys can carry the user's id (a DM's chat id often is the user id).
+            await tickets.scrub_user(db, user.platform, user.user_id)
+            # Messages and tickets go with the user (ON DELETE CASCADE); conversations left
+            # empty go too, since their keys can carry the user's id (a DM's chat id often is
+            # the user id), unless someone else's ticket still needs them.
             await db.execute(
                 "DELETE FROM users WHERE platform = ? AND platform_user_id = ?",
                 (user.platform, user.user_id),
             )
             await db.executemany(
-                """DELETE FROM conversations WHERE id = ? AND NOT EXISTS
-                   (SELECT 1 FROM messages m WHERE m.conversation_id = conversations.id)""",
+                """DELETE FROM conversations WHERE id = ?
+                   AND NOT EXISTS
+                       (SELECT 1 FROM messages m WHERE m.conversation_id = conversations.id)
+                   AND NOT EXISTS
+                       (SELECT 1 FROM tickets t WHERE t.conversation_id = conversations.id)""",
                 conversations,
             )
         # The deleted rows' text still sits in WAL frames until a checkpoint rewrites the file;
         # TRUNCATE empties the WAL, so nothing of the user stays on disk.
         await self._checkpoint_truncate()
         return removed
+
+    async def open_ticket(
+        self, user: UserRef, chat: ChatRef, reason: str, transcript: Sequence[StoredMessage]
+    ) -> Ticket:
+        # /human can be someone's very first message, before any row of theirs exists.
+        first_sight = IncomingMessage("", user, chat, "", datetime.now(UTC))
+        user_id, conversation_id = await self._ids_for(first_sight)
+        async with self._transaction() as db:
+            return await tickets.open_or_existing(
+                db,
+                user_id=user_id,
+                conversation_id=conversation_id,
+                reason=reason,
+                transcript=transcript,
+                now=datetime.now(UTC),
+            )
+
+    async def open_ticket_for(self, chat: ChatRef) -> Ticket | None:
+        return await tickets.open_for(self.db, chat.key)
+
+    async def open_tickets(self) -> list[Ticket]:
+        return await tickets.all_open(self.db)
+
+    async def close_ticket(self, ticket_id: int) -> bool:
+        async with self._write_lock:
+            return await tickets.close(self.db, ticket_id, datetime.now(UTC))
 
     async def _checkpoint_truncate(self) -> None:
         async with self._write_lock:

@@ -133,7 +133,8 @@ async def test_healthz_reports_ok_with_storage_and_providers(client: httpx.Async
     body = health.json()
     assert body["status"] == "ok"
     assert body["storage"] == {"engine": "sqlite", "status": "ok"}
-    assert body["providers"] == {"rules": {"state": "ok"}}
+    available = {"state": "available", "last_error": None, "latency_ms": None}
+    assert body["providers"] == {"rules": available, "handoff": available}
 
 
 async def test_healthz_says_down_when_storage_fails(

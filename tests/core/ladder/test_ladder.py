@@ -201,6 +201,13 @@ async def test_both_llms_down_and_the_rules_do_not_know_opens_a_hand_off() -> No
     assert people.reasons and "knowledge base" in people.reasons[0]
 
 
+async def test_with_no_llm_configured_the_rules_fallback_leaves_the_choice_to_the_user() -> None:
+    people = People()
+    reply = await ladder(rules=Scripted("rules", unknown=True), people=people)(turn())
+    assert (reply.outcome, reply.trail) == (TurnOutcome.UNKNOWN, ("rules:unknown",))
+    assert people.reasons == []
+
+
 async def test_without_people_the_rules_fallback_is_the_answer() -> None:
     reply = await ladder(rules=Scripted("rules", unknown=True))(turn())
     assert (reply.outcome, reply.text) == (TurnOutcome.UNKNOWN, "ok")

@@ -17,14 +17,16 @@ from core.metrics import PrometheusTurnMetrics
 from core.model import IncomingMessage, Reply, ReplyKind, Role, TurnOutcome
 from core.stages.boundary import APOLOGY
 from core.storage.sqlite import SqliteStore
-from tests.fakes import BrokenProvider, EchoProvider, RecordingMetrics, message
+from tests.fakes import BrokenProvider, EchoProvider, RecordingMetrics, answering, message
 
 
-def gateway_for(store: SqliteStore, provider: object, metrics: object, limit: int = 20) -> Gateway:
+def gateway_for(store: Any, provider: Any, metrics: Any, limit: int = 20) -> Gateway:
+    """The production stage order, with one provider as the terminal and no hand-off."""
     pipeline = build_pipeline(
         store=store,
-        provider=provider,  # type: ignore[arg-type]
-        metrics=metrics,  # type: ignore[arg-type]
+        ladder=answering(provider),
+        handoff=None,
+        metrics=metrics,
         history_limit=limit,
         bot_name="Testbot",
     )
