@@ -33,6 +33,18 @@ class PrometheusTurnMetrics:
             ["error"],
             registry=registry,
         )
+        self._steps = Counter(
+            "bastion_ladder_steps",
+            "Fallback ladder steps, by rung and how each ended (answered, timeout, ...).",
+            ["rung", "result"],
+            registry=registry,
+        )
+        self._cost = Counter(
+            "bastion_provider_cost_usd",
+            "Money spent on providers, priced from their token usage.",
+            ["provider"],
+            registry=registry,
+        )
         self._tokens = Counter(
             "bastion_provider_tokens",
             "Tokens reported by providers, by provider and direction.",
@@ -46,6 +58,10 @@ class PrometheusTurnMetrics:
         if reply.usage.input_tokens or reply.usage.output_tokens:
             self._tokens.labels(reply.provider, "input").inc(reply.usage.input_tokens)
             self._tokens.labels(reply.provider, "output").inc(reply.usage.output_tokens)
+            self._cost.labels(reply.provider).inc(reply.usage.cost_usd)
+        for step in reply.trail:
+            rung, _, result = step.partition(":")
+            self._steps.labels(rung, result).inc()
 
     def turn_crashed(self, stage_error: str) -> None:
         self._crashes.labels(stage_error).inc()

@@ -69,7 +69,10 @@ class AnthropicMessagesProvider:
             await client.close()
 
     async def complete(self, prompt: Sequence[ChatMessage], user: UserRef) -> Completion:
-        """One Messages call, exactly one HTTP request; failures raise a ``ProviderError``."""
+        """One Messages call, exactly one HTTP request; failures raise a ``ProviderError``.
+
+        ``user`` is deliberately not sent: the vendor has no need to know who asked.
+        """
         client = self._opened()
         system, messages = to_anthropic_prompt(prompt)
         if not messages:

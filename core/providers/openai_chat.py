@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from types import TracebackType
+from urllib.parse import urlsplit
 
 import openai
 from openai.types.chat import ChatCompletion, ChatCompletionMessageParam
@@ -67,11 +68,12 @@ class OpenAIChatProvider:
             await client.close()
 
     async def complete(self, prompt: Sequence[ChatMessage], user: UserRef) -> Completion:
-        """One chat completion, exactly one HTTP request; failures raise a ``ProviderError``."""
+        """One chat completion, exactly one HTTP request; failures raise a ``ProviderError``.
+
+        ``user`` is deliberately not sent: the vendor has no need to know who asked.
+        """
         client = self._opened()
-        # OpenAI's newer models reject the deprecated max_tokens, while compatible servers
-        # (Ollama, llama.cpp, older vLLM) only know max_tokens.
-        official = self._base_url is None
+        official = is_official_endpoint(self._base_url)
         with openai_errors(self._name, self._timeout):
             # The SDK's timeout bounds each read; this one bounds the whole call.
             async with asyncio.timeout(self._timeout):
@@ -113,6 +115,16 @@ class OpenAIChatProvider:
                 output_tokens=token_count(usage.completion_tokens if usage else None),
             ),
         )
+
+
+def is_official_endpoint(base_url: str | None) -> bool:
+    """Whether requests go to OpenAI itself rather than to a compatible server.
+
+    It decides the token-limit field: OpenAI's reasoning models reject the deprecated
+    ``max_tokens`` and want ``max_completion_tokens``, while compatible servers (Ollama,
+    llama.cpp, older vLLM) only know ``max_tokens``.
+    """
+    return urlsplit(base_url or OFFICIAL_BASE_URL).hostname == urlsplit(OFFICIAL_BASE_URL).hostname
 
 
 def to_openai_messages(prompt: Sequence[ChatMessage]) -> list[ChatCompletionMessageParam]:

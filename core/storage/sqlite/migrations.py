@@ -74,6 +74,10 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX tickets_by_conversation ON tickets (conversation_id);
     CREATE INDEX tickets_by_user ON tickets (user_id);
     """,
+    # 3: the fallback ladder's path to each reply ("openai:timeout anthropic:answered").
+    """
+    ALTER TABLE messages ADD COLUMN trail TEXT NOT NULL DEFAULT '';
+    """,
 )
 
 

@@ -112,8 +112,8 @@ class SqliteStore:
             cursor = await self.db.execute(
                 """INSERT INTO messages (conversation_id, user_id, direction, text, created_at,
                                          kind, outcome, provider, model, input_tokens,
-                                         output_tokens, cost_usd, latency_ms)
-                   SELECT c.id, u.id, 'out', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+                                         output_tokens, cost_usd, latency_ms, trail)
+                   SELECT c.id, u.id, 'out', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
                    FROM conversations c, users u
                    WHERE c.key = ? AND u.platform = ? AND u.platform_user_id = ?""",
                 (
@@ -127,6 +127,7 @@ class SqliteStore:
                     usage.output_tokens,
                     usage.cost_usd,
                     latency_ms,
+                    " ".join(reply.trail),
                     chat.key,
                     user.platform,
                     user.user_id,

@@ -15,7 +15,11 @@ from core.errors import (
     RetryableProviderError,
 )
 from core.model import ChatMessage, Role, UserRef
-from core.providers.openai_chat import OpenAIChatProvider, to_openai_messages
+from core.providers.openai_chat import (
+    OpenAIChatProvider,
+    is_official_endpoint,
+    to_openai_messages,
+)
 from tests.llm_server import (
     VALID_KEY,
     FakeLLMServer,
@@ -88,6 +92,21 @@ async def test_prompt_is_sent_as_role_and_content_messages(
     assert "max_completion_tokens" not in sent.body
     assert not sent.body.get("stream")
     assert sent.api_key == VALID_KEY
+
+
+@pytest.mark.parametrize(
+    ("base_url", "official"),
+    [
+        (None, True),
+        ("https://api.openai.com/v1", True),
+        ("http://localhost:11434/v1", False),
+        ("http://127.0.0.1:8080/v1", False),
+    ],
+)
+def test_only_openai_itself_gets_the_newer_token_limit_field(
+    base_url: str | None, official: bool
+) -> None:
+    assert is_official_endpoint(base_url) is official
 
 
 def test_messages_keep_their_order_and_roles() -> None:

@@ -193,3 +193,12 @@ async def test_a_cancelled_write_does_not_break_later_writes(store: SqliteStore)
     async with store.db.execute("SELECT 1") as cursor:
         assert await cursor.fetchone() == (1,)
     assert not store.db.in_transaction
+
+
+async def test_the_ladders_path_is_stored_with_the_reply(store: SqliteStore) -> None:
+    incoming = message("hello")
+    await store.record_incoming(incoming)
+    reply = Reply("hi", provider="anthropic", trail=("openai:timeout", "anthropic:answered"))
+    await store.record_reply(incoming, reply, latency_ms=1)
+    async with store.db.execute("SELECT trail FROM messages WHERE direction = 'out'") as cursor:
+        assert await cursor.fetchone() == ("openai:timeout anthropic:answered",)
