@@ -6,6 +6,7 @@
     ├── ConfigurationError         invalid or missing setting; stops start-up, names the variable
     ├── ProviderError              a model call failed; the fallback ladder moves on by type only
     │   ├── RetryableProviderError     timeout, connection, rate limited, overloaded, 5xx
+    │   │   ├── ProviderTimeoutError       no answer within the per-attempt timeout
     │   │   └── RateLimitedError           carries the provider's Retry-After, if it gave one
     │   └── FinalProviderError         bad request, content policy: not worth retrying here
     │       └── NeedsOperatorError         authentication, permission, exhausted quota: park it
@@ -42,6 +43,10 @@ class ProviderError(BastionError):
 
 class RetryableProviderError(ProviderError):
     """Worth trying again, on this provider after a pause or on the next one."""
+
+
+class ProviderTimeoutError(RetryableProviderError):
+    """No answer in time; the ladder says "timeout" for it in a reply's trail."""
 
 
 class RateLimitedError(RetryableProviderError):

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from collections import deque
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
@@ -128,6 +129,7 @@ class RecordedRequest:
     path: str
     body: Any
     headers: Mapping[str, str]
+    at: float = field(default_factory=time.monotonic)  # when it arrived, for retry timing
 
     @property
     def api_key(self) -> str | None:

@@ -20,6 +20,7 @@ from core.errors import (
     FinalProviderError,
     NeedsOperatorError,
     ProviderError,
+    ProviderTimeoutError,
     RateLimitedError,
     RetryableProviderError,
     ValidationFailed,
@@ -153,8 +154,8 @@ class FallbackLadder:
                     return None
                 error = failure
             except TimeoutError:
-                error = RetryableProviderError(rung.name, "timed out")
-                self._record_failure(rung, error, trail, why="timeout")
+                error = ProviderTimeoutError(rung.name, "timed out")
+                self._record_failure(rung, error, trail)
             except Exception as bug:  # a provider bug must not cost the user their reply
                 logger.opt(exception=bug).error("provider {} raised unexpectedly", rung.name)
                 error = RetryableProviderError(rung.name, type(bug).__name__)
@@ -192,6 +193,8 @@ class FallbackLadder:
 
 
 def _why(failure: ProviderError) -> str:
+    if isinstance(failure, ProviderTimeoutError):
+        return "timeout"
     if isinstance(failure, RateLimitedError):
         return "rate_limited"
     if isinstance(failure, NeedsOperatorError):

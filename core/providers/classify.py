@@ -36,6 +36,7 @@ from core.errors import (
     FinalProviderError,
     NeedsOperatorError,
     ProviderError,
+    ProviderTimeoutError,
     RateLimitedError,
     RetryableProviderError,
 )
@@ -98,7 +99,7 @@ def classify_openai_error(provider: str, error: BaseException) -> ProviderError:
     if isinstance(error, openai.APIStatusError):
         return _openai_status(provider, error)
     if isinstance(error, openai.APITimeoutError):
-        return RetryableProviderError(provider, "request timed out")
+        return ProviderTimeoutError(provider, "request timed out")
     if isinstance(error, openai.APIConnectionError):
         return RetryableProviderError(provider, "connection failed")
     if isinstance(error, openai.APIResponseValidationError):
@@ -124,7 +125,7 @@ def classify_anthropic_error(provider: str, error: BaseException) -> ProviderErr
     if isinstance(error, anthropic.APIStatusError):
         return _anthropic_status(provider, error)
     if isinstance(error, anthropic.APITimeoutError):
-        return RetryableProviderError(provider, "request timed out")
+        return ProviderTimeoutError(provider, "request timed out")
     if isinstance(error, anthropic.APIConnectionError):
         return RetryableProviderError(provider, "connection failed")
     if isinstance(error, anthropic.APIResponseValidationError):
@@ -181,10 +182,10 @@ def anthropic_errors(provider: str, deadline: float) -> Iterator[None]:
         raise classify_anthropic_error(provider, error) from error
 
 
-def deadline_exceeded(provider: str, deadline: float) -> RetryableProviderError:
+def deadline_exceeded(provider: str, deadline: float) -> ProviderTimeoutError:
     """Our own ``asyncio.timeout`` expired: it catches a server that trickles bytes slowly,
     which the SDK's per-read timeout never does."""
-    return RetryableProviderError(provider, f"no answer within {deadline:g} s")
+    return ProviderTimeoutError(provider, f"no answer within {deadline:g} s")
 
 
 def _common(provider: str, error: BaseException) -> ProviderError:

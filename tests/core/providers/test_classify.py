@@ -12,6 +12,7 @@ import pytest
 from core.errors import (
     FinalProviderError,
     NeedsOperatorError,
+    ProviderTimeoutError,
     RateLimitedError,
     RetryableProviderError,
 )
@@ -88,7 +89,7 @@ def test_openai_timeout_and_schema_errors_are_retryable() -> None:
     timeout = openai.APITimeoutError(request)
     invalid = openai.APIResponseValidationError(_response(200), body={})
 
-    assert type(classify_openai_error("openai", timeout)) is RetryableProviderError
+    assert type(classify_openai_error("openai", timeout)) is ProviderTimeoutError
     assert type(classify_openai_error("openai", invalid)) is RetryableProviderError
 
 
