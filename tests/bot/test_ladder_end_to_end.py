@@ -163,7 +163,7 @@ async def test_both_down_and_the_rules_do_not_know_opens_a_ticket_for_people(
     llm: FakeLLMServer, settings_for: Callable[..., Settings]
 ) -> None:
     llm.down()
-    async with running(settings_for()) as (runtime, http):
+    async with running(settings_for()) as (_runtime, http):
         reply = await ask(http, "can you write me a poem about the sea?")
         tickets = await http.get("/ops/tickets", headers={"authorization": "Bearer ops-secret"})
         requests_so_far = len(llm.openai.requests) + len(llm.anthropic.requests)
