@@ -55,6 +55,7 @@ class LadderSettings:
     deadline: float = 20.0  # the whole turn, seconds
     attempt_timeout: float = 8.0  # one LLM call
     min_attempt: float = 1.0  # with less time left, skip to the rules and people
+    reserve: float = 0.5  # kept back from the LLMs, for the rules and the hand-off after them
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
 
@@ -99,7 +100,8 @@ class FallbackLadder:
         return self._llm
 
     async def __call__(self, turn: Turn) -> Reply:
-        deadline = self._clock() + self._settings.deadline
+        # The LLM rungs get the deadline minus the reserve, so the rungs after them still fit.
+        deadline = self._clock() + self._settings.deadline - self._settings.reserve
         trail: list[str] = []
         for rung in self._llm:
             reply = await self._climb(rung, turn, deadline, trail)

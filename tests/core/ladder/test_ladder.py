@@ -248,7 +248,11 @@ async def test_a_provider_bug_costs_a_rung_not_the_reply() -> None:
 
 async def test_near_the_deadline_it_skips_to_the_rules_instead_of_another_slow_attempt() -> None:
     settings = LadderSettings(
-        deadline=0.3, attempt_timeout=0.25, min_attempt=0.1, retry=RetryPolicy(attempts=3)
+        deadline=0.35,
+        attempt_timeout=0.25,
+        min_attempt=0.1,
+        reserve=0.05,
+        retry=RetryPolicy(attempts=3),
     )
     openai = Scripted("openai", [1.0, 1.0, 1.0])
     anthropic = Scripted("anthropic")
@@ -258,3 +262,15 @@ async def test_near_the_deadline_it_skips_to_the_rules_instead_of_another_slow_a
     assert reply.provider == "rules"
     assert reply.trail == ("openai:timeout", "anthropic:no_time", "rules:answered")
     assert anthropic.prompts == []
+
+
+async def test_the_llms_leave_the_reserve_for_the_rungs_after_them() -> None:
+    settings = LadderSettings(
+        deadline=0.5, attempt_timeout=5.0, min_attempt=0.05, reserve=0.3, retry=RetryPolicy()
+    )
+    openai = Scripted("openai", [5.0, 5.0])
+    reply = await ladder(rung(openai), rules=Scripted("rules"), settings=settings)(turn())
+    # Cut at deadline - reserve rather than its own 5 s timeout, and no time left to retry
+    # (bench/outage.py shows the timing: a 20 s deadline ends in 19.5 s).
+    assert reply.trail == ("openai:timeout", "rules:answered")
+    assert len(openai.prompts) == 1
