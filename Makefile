@@ -30,6 +30,8 @@ lint: $(STAMP)  ## ruff and mypy (strict on core/)
 bench: $(STAMP)  ## pipeline and rules-tier benchmarks; they print figures
 	$(PY) bench/pipeline.py
 	$(PY) bench/rules_accuracy.py --all
+	$(PY) bench/ladder.py
+	$(PY) bench/outage.py
 
 config-check: $(STAMP)
 	$(VENV)/bin/bastion config check
