@@ -1,8 +1,10 @@
 """Drives the real pipeline (gateway, stages, SQLite on disk) with simulated users.
 
 The provider is scripted: it answers after a fixed latency. What is reported as *overhead* is
-the pipeline's own time per turn (error boundary to reply, SQLite reads and writes included),
-minus the time spent inside the provider. Prints figures; asserts nothing.
+the time of a turn through the real wiring (gateway, stages, hand-off gate, fallback ladder,
+SQLite reads and writes) minus the time spent inside the provider. Users send at most one
+message at a time here, so no turn waits in its conversation's lane. Prints figures; asserts
+nothing.
 
     python bench/pipeline.py                      # open loop: 500 msg/s for 10 s, 200 users
     python bench/pipeline.py --mode max           # closed loop: as fast as it goes
@@ -25,17 +27,15 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bot.wiring import build_pipeline
-from core.gateway import Gateway
+from bot.runtime import open_runtime
+from bot.settings import load_settings
 from core.model import (
     ChatMessage,
     ChatRef,
     Completion,
     IncomingMessage,
-    Reply,
     UserRef,
 )
-from core.storage.sqlite import SqliteStore
 
 # Which simulated message the current task is serving; set before submit, read by the probes.
 current_turn: contextvars.ContextVar[int] = contextvars.ContextVar("current_turn")
@@ -68,19 +68,6 @@ class ScriptedProvider:
         return Completion("Our shop is open Monday to Friday, 9:00 to 18:00.", "scripted")
 
 
-@dataclass
-class ProbeMetrics:
-    """A ``TurnMetrics`` that keeps each turn's pipeline time for the report."""
-
-    probes: Probes
-
-    def turn_finished(self, reply: Reply, seconds: float) -> None:
-        self.probes.pipeline[current_turn.get()] = seconds
-
-    def turn_crashed(self, stage_error: str) -> None:
-        print(f"turn crashed: {stage_error}", file=sys.stderr)
-
-
 def make_message(n: int, users: int) -> IncomingMessage:
     user = f"user{n % users}"
     return IncomingMessage(
@@ -94,15 +81,13 @@ def make_message(n: int, users: int) -> IncomingMessage:
 
 async def run(args: argparse.Namespace, db_path: Path) -> None:
     probes = Probes()
-    async with SqliteStore(db_path) as store:
-        pipeline = build_pipeline(
-            store=store,
-            provider=ScriptedProvider(args.latency_ms / 1000, probes),
-            metrics=ProbeMetrics(probes),
-            history_limit=args.history,
-            bot_name="Bench",
-        )
-        gateway = Gateway(pipeline, system_prompt="be brief")
+    settings = load_settings(
+        _env_file=None, database_url=f"sqlite:///{db_path}", history_limit=args.history
+    )
+    # The production wiring, with the scripted provider as the only LLM rung.
+    provider = ScriptedProvider(args.latency_ms / 1000, probes)
+    async with open_runtime(settings, llm=[provider]) as runtime:
+        gateway = runtime.gateway
         end_to_end: dict[int, float] = {}
 
         async def one(n: int) -> None:
@@ -110,6 +95,7 @@ async def run(args: argparse.Namespace, db_path: Path) -> None:
             started = time.perf_counter()
             await gateway.submit(make_message(n, args.users))
             end_to_end[n] = time.perf_counter() - started
+            probes.pipeline[n] = end_to_end[n]
 
         total = int(args.rate * args.seconds) if args.mode == "open" else args.messages
         started = time.perf_counter()
