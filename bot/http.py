@@ -44,8 +44,9 @@ def build_http_app(runtime: Runtime) -> Starlette:
             "providers": ladder["providers"],
             "turns_in_flight": runtime.gateway.in_flight,
         }
-        # Degraded still answers users, so load balancers should keep sending traffic.
-        return JSONResponse(body, status_code=503 if status == "down" else 200)
+        # 503 only when this instance is broken (storage). A provider outage hits every
+        # instance alike and the hand-off still answers users, so traffic should keep coming.
+        return JSONResponse(body, status_code=503 if storage != "ok" else 200)
 
     async def metrics(request: Request) -> Response:
         return Response(generate_latest(runtime.registry), media_type=CONTENT_TYPE_LATEST)

@@ -59,8 +59,22 @@ async def open_runtime(
             else None
         )
         store = await stack.enter_async_context(SqliteStore(settings.sqlite_path))
+        ladder_settings = LadderSettings(
+            deadline=settings.turn_deadline_seconds,
+            attempt_timeout=settings.provider_timeout_seconds,
+            retry=RetryPolicy(
+                attempts=settings.provider_attempts,
+                retry_after_cap=settings.retry_after_cap_seconds,
+            ),
+        )
         handoff = (
-            Handoff(store, LogNotifier(), transcript_size=settings.handoff_transcript_size)
+            Handoff(
+                store,
+                LogNotifier(),
+                transcript_size=settings.handoff_transcript_size,
+                # Inside the time the ladder keeps back for the rules and the hand-off.
+                notify_timeout=ladder_settings.reserve / 2,
+            )
             if "handoff" in names
             else None
         )
@@ -74,14 +88,7 @@ async def open_runtime(
             handoff=handoff,
             validator=PassThroughValidator(),
             pricing=load_pricing(settings.pricing_path),
-            settings=LadderSettings(
-                deadline=settings.turn_deadline_seconds,
-                attempt_timeout=settings.provider_timeout_seconds,
-                retry=RetryPolicy(
-                    attempts=settings.provider_attempts,
-                    retry_after_cap=settings.retry_after_cap_seconds,
-                ),
-            ),
+            settings=ladder_settings,
         )
         health = HealthMonitor(
             ladder.rungs,

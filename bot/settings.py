@@ -61,7 +61,8 @@ class Settings(BaseSettings):
     pricing_path: Path = BUNDLED_PRICING
 
     # The ladder: deadlines, retries, circuits, probes.
-    turn_deadline_seconds: float = Field(20.0, gt=0, le=600)
+    # At least the 0.5 s kept for the rules and people plus one 1 s attempt of a model.
+    turn_deadline_seconds: float = Field(20.0, ge=2, le=600)
     provider_timeout_seconds: float = Field(8.0, gt=0, le=600)
     provider_attempts: int = Field(2, ge=1, le=10)
     retry_after_cap_seconds: float = Field(5.0, ge=0, le=600)
@@ -95,6 +96,14 @@ class Settings(BaseSettings):
         if not isinstance(value, str):
             return value
         return value.upper() if info.field_name == "log_level" else value.lower()
+
+    @field_validator("ops_token")
+    @classmethod
+    def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:
+        # Short tokens can be guessed, and the log redactor does not mask very short strings.
+        if value is not None and len(value.get_secret_value()) < 16:
+            raise ValueError("must be at least 16 characters; use a long random string")
+        return value
 
     @field_validator("database_url")
     @classmethod

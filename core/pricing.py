@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -13,6 +14,7 @@ from core.errors import ConfigurationError
 from core.model import Usage
 
 SETTING = "PRICING_PATH"
+_DATED = re.compile(r"-(\d{4}-\d{2}-\d{2}|\d{8}|latest)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -43,11 +45,9 @@ class PricingTable:
 
     def _lookup(self, provider: str, model: str) -> Price | None:
         models = self._prices.get(provider, {})
-        # "gpt-4o-mini-2024-07-18" is priced as "gpt-4o-mini": the longest matching prefix wins.
-        for name in sorted(models, key=len, reverse=True):
-            if model == name or model.startswith(name + "-"):
-                return models[name]
-        return None
+        # "gpt-4o-mini-2024-07-18" and "claude-haiku-4-5-20251001" are priced by their base
+        # name; only a date or "-latest" is stripped, so "gpt-4.1-nano" never passes as "gpt-4.1".
+        return models.get(model) or models.get(_DATED.sub("", model))
 
 
 def load_pricing(path: Path) -> PricingTable:

@@ -46,6 +46,9 @@ class CircuitBreaker:
         self._opened_at: float | None = None
         self._trial_running = False
         self.parked = False
+        # Set once an operator problem was logged; cleared when a completion succeeds again,
+        # so one incident is one error in the log however often probes and trials run.
+        self.operator_alerted = False
         self.last_error = ""
         self.last_latency: float | None = None
 
@@ -68,12 +71,14 @@ class CircuitBreaker:
         return False
 
     def record_success(self, latency: float) -> None:
+        """A completion (a user's, or a probe's) worked: close the circuit."""
         self.last_latency = latency
         self._outcomes.append(False)
         self._consecutive = 0
         self._opened_at = None
         self._trial_running = False
         self.parked = False
+        self.operator_alerted = False
 
     def record_failure(self, error: str, *, park: bool = False) -> None:
         self.last_error = error

@@ -40,28 +40,34 @@ class HealthMonitor:
         self._clock = clock
 
     async def check(self) -> None:
-        """Probe each circuit that is half-open or parked; close it if the probe succeeds."""
-        for rung in self._rungs:
-            breaker = rung.breaker
-            if breaker.parked or (breaker.state is CircuitState.HALF_OPEN and breaker.allow()):
-                await self._probe(rung)
+        """Probe, all at once, each parked circuit and each open one whose cool-down is over."""
+        due = [
+            rung
+            for rung in self._rungs
+            if rung.breaker.parked or rung.breaker.state is CircuitState.HALF_OPEN
+        ]
+        # Concurrently: two hanging providers must not make one check outlast its interval.
+        await asyncio.gather(*(self._probe(rung) for rung in due))
 
     async def _probe(self, rung: LlmRung) -> None:
-        provider = rung.provider
+        provider, breaker = rung.provider, rung.breaker
         if not isinstance(provider, HealthProbe):
-            rung.breaker.release_trial()  # nothing cheap to ask; a user request will be the trial
-            return
+            return  # nothing cheap to ask; the next user request will be the trial
         started = self._clock()
         try:
             async with asyncio.timeout(self._probe_timeout):
                 await provider.probe()
+        except NeedsOperatorError as exc:
+            breaker.record_failure(f"probe: {exc}", park=True)
         except (ProviderError, TimeoutError) as exc:
-            still_parked = rung.breaker.parked and isinstance(exc, NeedsOperatorError)
-            rung.breaker.record_failure(f"probe: {exc or 'timed out'}", park=still_parked)
-            return
-        was = "parked" if rung.breaker.parked else "open"
-        rung.breaker.record_success(self._clock() - started)
-        logger.info("provider {} works again (was {}); its circuit is closed", rung.name, was)
+            if not breaker.parked:
+                breaker.record_failure(f"probe: {exc or 'timed out'}")
+        except Exception:  # a probe bug must not stop the checks, nor reach the scheduler
+            logger.exception("probing provider {} failed unexpectedly", rung.name)
+        else:
+            was = "parked" if breaker.parked else "open"
+            breaker.record_success(self._clock() - started)
+            logger.info("provider {} works again (was {}); its circuit is closed", rung.name, was)
 
     def report(self) -> dict[str, Any]:
         """Overall status and each LLM rung's circuit, for ``GET /healthz``."""
@@ -70,7 +76,7 @@ class HealthMonitor:
         for rung in self._rungs:
             breaker = rung.breaker
             state = breaker.state
-            usable_llm += state is not CircuitState.OPEN
+            usable_llm += state is CircuitState.CLOSED  # half-open is not proven yet
             providers[rung.name] = {
                 "state": "parked" if breaker.parked else str(state),
                 "last_error": breaker.last_error or None,

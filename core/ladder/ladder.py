@@ -25,9 +25,9 @@ from core.errors import (
     RetryableProviderError,
     ValidationFailed,
 )
-from core.ladder.circuit import CircuitBreaker
+from core.ladder.circuit import CircuitBreaker, CircuitState
 from core.ladder.retry import RetryPolicy
-from core.model import ChatMessage, Completion, Reply, ReplyKind, Role, Turn, TurnOutcome
+from core.model import ChatMessage, Completion, Reply, ReplyKind, Role, Turn, TurnOutcome, Usage
 from core.ports import Provider, Validator
 from core.pricing import PricingTable
 
@@ -109,14 +109,19 @@ class FallbackLadder:
                 return reply
         reason = "no language model could answer"
         if self._rules is not None:
-            completion = await self._rules.complete(turn.prompt(), turn.message.user)
-            trail.append(f"rules:{'unknown' if completion.unknown else 'answered'}")
-            # With no language model configured at all, the rules are the bot, and their honest
-            # "I don't know, type /human" leaves the choice to the user. Only when models were
-            # there and failed does an unanswered question go to people by itself.
-            if not completion.unknown or self._handoff is None or not self._llm:
-                return _reply(completion, tuple(trail))
-            reason = "the knowledge base had no answer and no language model could help"
+            try:
+                completion = await self._rules.complete(turn.prompt(), turn.message.user)
+            except Exception as bug:  # people are still there: hand off rather than apologize
+                logger.opt(exception=bug).error("the rules tier raised unexpectedly")
+                trail.append("rules:crashed")
+            else:
+                trail.append(f"rules:{'unknown' if completion.unknown else 'answered'}")
+                # With no language model configured at all, the rules are the bot, and their
+                # honest "I don't know, type /human" leaves the choice to the user. Only when
+                # models were there and failed does an unanswered question go to people.
+                if not completion.unknown or self._handoff is None or not self._llm:
+                    return _reply(completion, tuple(trail))
+                reason = "the knowledge base had no answer and no language model could help"
         if self._handoff is not None:
             reply = await self._handoff.hand_off(turn, reason)
             return replace(reply, trail=(*trail, "handoff:opened"))
@@ -129,6 +134,7 @@ class FallbackLadder:
     ) -> Reply | None:
         """Try one LLM provider, retrying while it is worth it; None means "next rung"."""
         prompt = turn.prompt()
+        spent = Usage()  # rejected answers cost money too
         attempt = 0
         while True:
             if not rung.breaker.allow():
@@ -144,10 +150,12 @@ class FallbackLadder:
             try:
                 async with asyncio.timeout(min(self._settings.attempt_timeout, left)):
                     completion = await rung.provider.complete(prompt, turn.message.user)
+                completion = replace(completion, usage=self._priced(rung, completion))
                 await self._validator.validate(completion.text, turn)
             except ValidationFailed as rejected:
                 # The provider works; this answer may not be sent. Retry with a correction.
                 rung.breaker.record_success(self._clock() - started)
+                spent = _add(spent, completion.usage)
                 trail.append(f"{rung.name}:rejected:{rejected.reason}")
                 error: ProviderError = RetryableProviderError(rung.name, rejected.reason)
                 prompt = (*turn.prompt(), _correction(rejected))
@@ -162,18 +170,23 @@ class FallbackLadder:
                 logger.opt(exception=bug).error("provider {} raised unexpectedly", rung.name)
                 error = RetryableProviderError(rung.name, type(bug).__name__)
                 self._record_failure(rung, error, trail, why="crashed")
+            except BaseException:
+                rung.breaker.release_trial()  # cancelled mid-trial: let the next one try
+                raise
             else:
                 rung.breaker.record_success(self._clock() - started)
                 trail.append(f"{rung.name}:answered")
-                priced = replace(
-                    completion,
-                    usage=self._pricing.price(rung.name, completion.model, completion.usage),
-                )
-                return _reply(priced, tuple(trail))
+                paid = replace(completion, usage=_add(spent, completion.usage))
+                return _reply(paid, tuple(trail))
+            if rung.breaker.state is not CircuitState.CLOSED:
+                return None  # that failure opened the circuit: waiting to retry is pointless
             delay = self._settings.retry.delay(attempt, error, self._draw)
             if delay is None or self._clock() + delay + self._settings.min_attempt > deadline:
                 return None
             await self._sleep(delay)
+
+    def _priced(self, rung: LlmRung, completion: Completion) -> Usage:
+        return self._pricing.price(rung.name, completion.model, completion.usage)
 
     def _record_failure(
         self, rung: LlmRung, failure: ProviderError, trail: list[str], why: str = ""
@@ -182,8 +195,9 @@ class FallbackLadder:
         why = why or _why(failure)
         trail.append(f"{rung.name}:{why}")
         if isinstance(failure, NeedsOperatorError):
-            if not rung.breaker.parked:  # an operator problem: say it once, loudly
+            if not rung.breaker.operator_alerted:  # an operator problem: say it once, loudly
                 logger.error("provider {} parked until it works again: {}", rung.name, failure)
+                rung.breaker.operator_alerted = True
             rung.breaker.record_failure(str(failure), park=True)
             return False
         if isinstance(failure, FinalProviderError):
@@ -192,6 +206,14 @@ class FallbackLadder:
             return False
         rung.breaker.record_failure(why)
         return True
+
+
+def _add(a: Usage, b: Usage) -> Usage:
+    return Usage(
+        a.input_tokens + b.input_tokens,
+        a.output_tokens + b.output_tokens,
+        round(a.cost_usd + b.cost_usd, 8),
+    )
 
 
 def _why(failure: ProviderError) -> str:

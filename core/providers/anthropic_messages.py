@@ -90,11 +90,19 @@ class AnthropicMessagesProvider:
         return self._completion(response)
 
     async def probe(self) -> None:
-        """List one model: a cheap authenticated GET that spends no tokens."""
+        """A one-token message: the cheapest request that proves the Messages API works.
+
+        Listing models would spend nothing, but it succeeds while messages fail (spend limit,
+        an overloaded model), and a probe that lies closes a circuit it should not.
+        """
         client = self._opened()
         with anthropic_errors(self._name, self._timeout):
             async with asyncio.timeout(self._timeout):
-                await client.models.list(limit=1)
+                await client.messages.create(
+                    model=self._model,
+                    max_tokens=1,
+                    messages=[{"role": "user", "content": "ping"}],
+                )
 
     def _opened(self) -> anthropic.AsyncAnthropic:
         if self._client is None:

@@ -13,8 +13,8 @@ vendor's own message text (OpenAI echoes part of a wrong key in its 401 message)
     HTTP 5xx, Anthropic 529 overloaded             RetryableProviderError
     200 with a body that is not JSON               RetryableProviderError
     answer without text                            RetryableProviderError
-    401, 403, exhausted quota or spend limit       NeedsOperatorError
-    400, 404, 422, other 4xx, content policy stop  FinalProviderError
+    401, 403, 404, quota or spend limit            NeedsOperatorError (a 404 is a wrong model)
+    400, 422, other 4xx, content policy stop       FinalProviderError
     any other SDK error                            FinalProviderError
     =============================================  ===========================================
 
@@ -115,6 +115,9 @@ def _openai_status(provider: str, error: openai.APIStatusError) -> ProviderError
         return NeedsOperatorError(provider, f"quota exhausted {where}")
     if isinstance(error, openai.AuthenticationError | openai.PermissionDeniedError):
         return NeedsOperatorError(provider, f"credentials rejected {where}")
+    if isinstance(error, openai.NotFoundError):
+        # The configured model or endpoint does not exist: every call would fail the same way.
+        return NeedsOperatorError(provider, f"model or endpoint not found {where}")
     return _by_status(provider, error.status_code, error.response.headers, where)
 
 
@@ -147,6 +150,8 @@ def _anthropic_status(provider: str, error: anthropic.APIStatusError) -> Provide
         return NeedsOperatorError(provider, f"spend limit or billing problem {where}")
     if isinstance(error, anthropic.AuthenticationError | anthropic.PermissionDeniedError):
         return NeedsOperatorError(provider, f"credentials rejected {where}")
+    if isinstance(error, anthropic.NotFoundError):
+        return NeedsOperatorError(provider, f"model or endpoint not found {where}")
     if isinstance(error, anthropic.OverloadedError):
         return RetryableProviderError(provider, f"overloaded {where}")
     return _by_status(provider, error.status_code, error.response.headers, where)

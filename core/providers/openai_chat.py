@@ -86,11 +86,21 @@ class OpenAIChatProvider:
         return self._completion(response)
 
     async def probe(self) -> None:
-        """List the models: a cheap authenticated GET that spends no tokens."""
+        """A one-token completion: the cheapest request that proves completions work.
+
+        Listing models would spend nothing, but it succeeds while completions fail (quota used
+        up, the model overloaded), and a probe that lies closes a circuit it should not.
+        """
         client = self._opened()
+        official = is_official_endpoint(self._base_url)
         with openai_errors(self._name, self._timeout):
             async with asyncio.timeout(self._timeout):
-                await client.models.list()
+                await client.chat.completions.create(
+                    model=self._model,
+                    messages=[{"role": "user", "content": "ping"}],
+                    max_completion_tokens=1 if official else openai.omit,
+                    max_tokens=openai.omit if official else 1,
+                )
 
     def _opened(self) -> openai.AsyncOpenAI:
         if self._client is None:

@@ -49,7 +49,7 @@ def settings_for(
             "anthropic_base_url": llm.anthropic_base_url,
             "provider_timeout_seconds": 0.3,
             "turn_deadline_seconds": 5,
-            "ops_token": "ops-secret",
+            "ops_token": "ops-secret-0123456789",
             **overrides,
         }
         return make_settings(**values)
@@ -165,7 +165,9 @@ async def test_both_down_and_the_rules_do_not_know_opens_a_ticket_for_people(
     llm.down()
     async with running(settings_for()) as (_runtime, http):
         reply = await ask(http, "can you write me a poem about the sea?")
-        tickets = await http.get("/ops/tickets", headers={"authorization": "Bearer ops-secret"})
+        tickets = await http.get(
+            "/ops/tickets", headers={"authorization": "Bearer ops-secret-0123456789"}
+        )
         requests_so_far = len(llm.openai.requests) + len(llm.anthropic.requests)
         llm.up()
         later = await ask(http, "hello?")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
@@ -100,3 +101,31 @@ async def test_report_states_and_overall_status() -> None:
 
     all_well = HealthMonitor([healthy], has_rules=True, has_handoff=True, clock=clock)
     assert all_well.report()["status"] == "ok"
+
+
+async def test_a_half_open_circuit_is_not_counted_as_healthy() -> None:
+    clock = Clock()
+    rung = open_rung(Probed("openai"), clock)
+    clock.now += 31
+    assert rung.breaker.state is CircuitState.HALF_OPEN
+    report = HealthMonitor([rung], has_rules=True, has_handoff=True, clock=clock).report()
+    assert report["status"] == "degraded"
+    assert report["providers"]["openai"]["state"] == "half-open"
+
+
+@dataclass
+class Hanging(Probed):
+    async def probe(self) -> None:
+        self.probed += 1
+        await asyncio.sleep(10)
+
+
+async def test_probes_run_together_and_a_hanging_one_times_out() -> None:
+    clock = Clock()
+    first, second = Hanging("openai"), Hanging("anthropic")
+    rungs = [open_rung(first, clock), open_rung(second, clock)]
+    clock.now += 31
+    monitor = HealthMonitor(rungs, has_rules=True, has_handoff=True, probe_timeout=0.1)
+    await asyncio.wait_for(monitor.check(), timeout=1)  # 0.1 s, not 0.2 s: side by side
+    assert (first.probed, second.probed) == (1, 1)
+    assert all(r.breaker.state is CircuitState.OPEN for r in rungs)

@@ -85,7 +85,7 @@ class Sleeps:
         self.delays.append(seconds)
 
 
-PRICES = PricingTable({"openai": {"m": Price(input=2.0, output=10.0)}})
+PRICES = PricingTable({"openai": {"m-1": Price(input=2.0, output=10.0)}})
 FAST = LadderSettings(
     deadline=5.0, attempt_timeout=0.2, min_attempt=0.05, retry=RetryPolicy(attempts=2)
 )
@@ -274,3 +274,71 @@ async def test_the_llms_leave_the_reserve_for_the_rungs_after_them() -> None:
     # (bench/outage.py shows the timing: a 20 s deadline ends in 19.5 s).
     assert reply.trail == ("openai:timeout", "rules:answered")
     assert len(openai.prompts) == 1
+
+
+async def test_a_turn_cancelled_during_a_half_open_trial_frees_the_trial() -> None:
+    openai = Scripted("openai", [RetryableProviderError("openai", "503"), 30.0])
+    first = rung(openai, consecutive_failures=1, cooldown=0.0)
+    climb = ladder(first, settings=LadderSettings(deadline=60, attempt_timeout=60, min_attempt=0))
+    await climb(turn())  # fails and opens; a zero cool-down makes it half-open at once
+    assert first.breaker.state is CircuitState.HALF_OPEN
+    stuck = asyncio.create_task(climb(turn()))  # the trial, hanging on the provider
+    await asyncio.sleep(0.05)
+    stuck.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await stuck
+    assert first.breaker.allow()  # the slot came back: the provider can be tried again
+
+
+async def test_no_backoff_wait_when_the_failure_opened_the_circuit() -> None:
+    openai = Scripted("openai", [RateLimitedError("openai", "429", retry_after=4.0)])
+    sleeps = Sleeps()
+    reply = await ladder(
+        rung(openai, consecutive_failures=1), rung(Scripted("anthropic")), sleeps=sleeps
+    )(turn())
+    assert reply.provider == "anthropic" and sleeps.delays == []
+
+
+async def test_tokens_of_rejected_answers_are_counted_in_the_cost() -> None:
+    openai = Scripted("openai", ["wrong figure", "right figure"])
+    reply = await ladder(rung(openai), validator=RejectFirst())(turn())
+    assert (reply.usage.input_tokens, reply.usage.output_tokens) == (2000, 1000)
+    assert reply.usage.cost_usd == pytest.approx(2 * (1000 * 2.0 + 500 * 10.0) / 1e6)
+
+
+@dataclass
+class BrokenRules:
+    name: str = "rules"
+
+    async def complete(self, prompt: Sequence[ChatMessage], user: UserRef) -> Completion:
+        raise RuntimeError("knowledge base index corrupted")
+
+
+async def test_a_crashing_rules_tier_still_ends_with_people() -> None:
+    people = People()
+    reply = await ladder(
+        rung(Scripted("openai", [NeedsOperatorError("openai", "401")])),
+        rules=BrokenRules(),  # type: ignore[arg-type]
+        people=people,
+    )(turn())
+    assert reply.outcome is TurnOutcome.HANDED_OFF
+    assert reply.trail == ("openai:needs_operator", "rules:crashed", "handoff:opened")
+
+
+async def test_an_operator_problem_is_logged_once_per_incident(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from loguru import logger
+
+    seen: list[str] = []
+    sink = logger.add(lambda m: seen.append(str(m)), level="ERROR")
+    try:
+        openai = Scripted("openai", [NeedsOperatorError("openai", "quota")] * 3)
+        first = rung(openai, cooldown=0.0)
+        climb = ladder(first, rules=Scripted("rules"))
+        for _ in range(3):
+            first.breaker.parked = False  # as if a probe had let a trial through each time
+            await climb(turn())
+    finally:
+        logger.remove(sink)
+    assert len([line for line in seen if "parked" in line]) == 1

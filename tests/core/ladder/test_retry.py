@@ -28,3 +28,13 @@ def test_retry_after_is_honoured_exactly_when_under_the_cap() -> None:
 def test_a_retry_after_over_the_cap_moves_on_instead_of_waiting() -> None:
     policy = RetryPolicy(attempts=3, retry_after_cap=5.0)
     assert policy.delay(1, RateLimitedError("p", "429", retry_after=60.0)) is None
+
+
+def test_dated_model_names_are_priced_by_their_base_name_only() -> None:
+    from core.model import Usage
+    from core.pricing import Price, PricingTable
+
+    table = PricingTable({"openai": {"gpt-4.1": Price(2.0, 8.0)}})
+    million = Usage(input_tokens=1_000_000, output_tokens=0)
+    assert table.price("openai", "gpt-4.1-2025-04-14", million).cost_usd == 2.0
+    assert table.price("openai", "gpt-4.1-nano", million).cost_usd == 0.0  # not in the table

@@ -157,7 +157,7 @@ FAULTS = [
     pytest.param(status(401), NeedsOperatorError, id="unauthorized"),
     pytest.param(status(403), NeedsOperatorError, id="forbidden"),
     pytest.param(status(400), FinalProviderError, id="bad request"),
-    pytest.param(status(404), FinalProviderError, id="unknown model"),
+    pytest.param(status(404), NeedsOperatorError, id="unknown model"),
     pytest.param(status(413), FinalProviderError, id="too large"),
     pytest.param(status(500), RetryableProviderError, id="server error"),
     pytest.param(status(503), RetryableProviderError, id="unavailable"),
@@ -248,7 +248,7 @@ async def test_probe_succeeds_when_up_and_raises_when_down(
     server.anthropic.up()
     await provider.probe()
 
-    assert [r.path for r in server.anthropic.requests] == ["/v1/models"] * 3
+    assert [r.path for r in server.anthropic.requests] == ["/v1/messages"] * 3
 
 
 async def test_probe_that_hangs_fails_within_about_the_timeout(server: FakeLLMServer) -> None:

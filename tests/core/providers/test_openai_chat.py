@@ -124,7 +124,7 @@ FAULTS = [
     pytest.param(status(401), NeedsOperatorError, id="unauthorized"),
     pytest.param(status(403), NeedsOperatorError, id="forbidden"),
     pytest.param(status(400), FinalProviderError, id="bad request"),
-    pytest.param(status(404), FinalProviderError, id="unknown model"),
+    pytest.param(status(404), NeedsOperatorError, id="unknown model"),
     pytest.param(status(422), FinalProviderError, id="unprocessable"),
     pytest.param(status(500), RetryableProviderError, id="server error"),
     pytest.param(status(503), RetryableProviderError, id="unavailable"),
@@ -235,7 +235,7 @@ async def test_probe_succeeds_when_up_and_raises_when_down(
     server.openai.up()
     await provider.probe()
 
-    assert [r.path for r in server.openai.requests] == ["/v1/models"] * 4
+    assert [r.path for r in server.openai.requests] == ["/v1/chat/completions"] * 4
 
 
 async def test_probe_of_an_unreachable_server_is_retryable() -> None:
