@@ -238,3 +238,35 @@ async def test_every_message_gets_exactly_one_reply_whatever_the_fault_script(
             counts = await cursor.fetchall()
     assert all(reply["text"].strip() for reply in replies)
     assert [tuple(row) for row in counts] == [("in", messages), ("out", messages)]
+
+
+async def test_anthropic_tokens_and_cost_are_stored_from_its_usage(
+    llm: FakeLLMServer, settings_for: Callable[..., Settings]
+) -> None:
+    llm.openai.down()
+    llm.anthropic.script(ok("From Claude.", usage=(2000, 400)))
+    async with running(settings_for(anthropic_model="claude-haiku-4-5")) as (runtime, http):
+        reply = await ask(http, "hello")
+        row = await last_reply_row(runtime)
+    assert reply["text"] == "From Claude."
+    # bot/content/pricing.yaml: claude-haiku-4-5 is $1 in and $5 out per million tokens.
+    assert row[:4] == ("anthropic", "claude-haiku-4-5", 2000, 400)
+    assert row[4] == pytest.approx((2000 * 1.0 + 400 * 5.0) / 1e6)
+
+
+async def test_concurrent_users_in_an_outage_each_get_exactly_one_reply(
+    llm: FakeLLMServer, settings_for: Callable[..., Settings]
+) -> None:
+    llm.openai.script(*[status(503), slow(1), drop(), ok()] * 10)
+    llm.anthropic.script(*[malformed(), status(529), ok()] * 10)
+    settings = settings_for(provider_timeout_seconds=0.2, circuit_failures=5)
+    async with running(settings) as (runtime, http):
+        replies = await asyncio.gather(
+            *(ask(http, f"question {n}", user=f"user{n}") for n in range(24))
+        )
+        async with runtime.store.db.execute(
+            "SELECT direction, COUNT(*) FROM messages GROUP BY direction ORDER BY direction"
+        ) as cursor:
+            counts = [tuple(row) for row in await cursor.fetchall()]
+    assert len(replies) == 24 and all(reply["text"].strip() for reply in replies)
+    assert counts == [("in", 24), ("out", 24)]
