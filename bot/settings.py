@@ -19,9 +19,9 @@ BUNDLED_KNOWLEDGE_BASE = Path(__file__).parent / "content" / "shop_knowledge.yam
 BUNDLED_PRICING = Path(__file__).parent / "content" / "pricing.yaml"
 
 # Rungs of the fallback ladder, in the order they may be listed. LLM rungs come first.
-LLM_PROVIDERS = ("openai", "anthropic")
+LLM_PROVIDERS = ("openai", "anthropic", "local")
 AVAILABLE_PROVIDERS = (*LLM_PROVIDERS, "rules", "handoff")
-PLANNED_PROVIDERS = ("local",)
+DEFAULT_PROVIDERS = ("openai", "anthropic", "rules", "handoff")  # local only when asked for
 
 _URL_FIELDS = frozenset({"database_url", "openai_base_url", "anthropic_base_url"})
 _SQLITE_URL = re.compile(r"^sqlite:///(?P<path>.+)$")
@@ -41,7 +41,7 @@ class Settings(BaseSettings):
 
     bot_name: str = Field("Bastion", min_length=1, max_length=64)
     database_url: str = "sqlite:///data/bastion.db"
-    providers: Annotated[tuple[str, ...], NoDecode] = AVAILABLE_PROVIDERS
+    providers: Annotated[tuple[str, ...], NoDecode] = DEFAULT_PROVIDERS
     knowledge_base_path: Path = BUNDLED_KNOWLEDGE_BASE
     rules_min_confidence: float = Field(0.45, gt=0.0, le=1.0)
     system_prompt: str = (
@@ -58,6 +58,11 @@ class Settings(BaseSettings):
     anthropic_base_url: str | None = None
     anthropic_model: str = "claude-haiku-4-5"
     max_reply_tokens: int = Field(512, ge=16, le=32_000)
+    # The local rung: a GGUF model served by llama.cpp inside this process.
+    local_model_path: Path | None = None
+    local_context_size: int = Field(2048, ge=256, le=131_072)
+    local_threads: int | None = Field(None, ge=1, le=256)
+    local_startup_timeout_seconds: float = Field(120.0, gt=0, le=3600)
     pricing_path: Path = BUNDLED_PRICING
 
     # The ladder: deadlines, retries, circuits, probes.
@@ -125,10 +130,8 @@ class Settings(BaseSettings):
         if not names:
             raise ValueError("name at least one provider, e.g. PROVIDERS=rules")
         for name in names:
-            if name in PLANNED_PROVIDERS:
-                raise ValueError(f"provider {name!r} is not available in this version yet")
             if name not in AVAILABLE_PROVIDERS:
-                known = ", ".join(AVAILABLE_PROVIDERS + PLANNED_PROVIDERS)
+                known = ", ".join(AVAILABLE_PROVIDERS)
                 raise ValueError(f"unknown provider {name!r} (known: {known})")
         if len(set(names)) != len(names):
             raise ValueError("a provider is listed twice")
@@ -146,6 +149,8 @@ class Settings(BaseSettings):
             return "OPENAI_API_KEY (or OPENAI_BASE_URL for a local server)"
         if provider == "anthropic" and self.anthropic_api_key is None:
             return "ANTHROPIC_API_KEY"
+        if provider == "local" and self.local_model_path is None:
+            return "LOCAL_MODEL_PATH"
         return None
 
     @property

@@ -26,7 +26,7 @@ class Price:
 
 
 class PricingTable:
-    """Prices by provider and model; a dated model name matches its base name by prefix."""
+    """Prices by provider and model; a dated name matches its base name, ``*`` any model."""
 
     def __init__(self, prices: Mapping[str, Mapping[str, Price]]) -> None:
         self._prices = {provider: dict(models) for provider, models in prices.items()}
@@ -47,7 +47,7 @@ class PricingTable:
         models = self._prices.get(provider, {})
         # "gpt-4o-mini-2024-07-18" and "claude-haiku-4-5-20251001" are priced by their base
         # name; only a date or "-latest" is stripped, so "gpt-4.1-nano" never passes as "gpt-4.1".
-        return models.get(model) or models.get(_DATED.sub("", model))
+        return models.get(model) or models.get(_DATED.sub("", model)) or models.get("*")
 
 
 def load_pricing(path: Path) -> PricingTable:

@@ -30,7 +30,6 @@ def test_defaults_are_the_embedded_setup() -> None:
         ("WEB_PORT", "70000", "less than or equal to 65535"),
         ("RULES_MIN_CONFIDENCE", "high", "valid number"),
         ("PROVIDERS", "rules,gpt9", "unknown provider 'gpt9'"),
-        ("PROVIDERS", "local", "not available in this version"),
         ("PROVIDERS", "handoff,rules", "list it last"),
         ("PROVIDERS", "rules,rules", "listed twice"),
         ("TURN_DEADLINE_SECONDS", "1", "greater than or equal to 2"),
