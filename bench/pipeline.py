@@ -27,6 +27,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bot.logs import configure_logging
 from bot.runtime import open_runtime
 from bot.settings import load_settings
 from core.model import (
@@ -84,6 +85,7 @@ async def run(args: argparse.Namespace, db_path: Path) -> None:
     settings = load_settings(
         _env_file=None, database_url=f"sqlite:///{db_path}", history_limit=args.history
     )
+    configure_logging("ERROR", "text")  # the scripted model has no price: one warning, not news
     # The production wiring, with the scripted provider as the only LLM rung.
     provider = ScriptedProvider(args.latency_ms / 1000, probes)
     async with open_runtime(settings, llm=[provider]) as runtime:
