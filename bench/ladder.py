@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import sys
 import time
 from collections.abc import Sequence
@@ -26,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.figures import latency_summary, percentile
 from core.errors import RetryableProviderError
 from core.ladder.circuit import CircuitBreaker, CircuitSettings
 from core.ladder.ladder import (
@@ -134,19 +134,8 @@ async def outage(args: argparse.Namespace) -> None:
         f"outage: both LLMs fail after {args.failure_ms:g} ms, {args.attempts} attempts each, "
         f"deadline {args.deadline:g} s"
     )
-    print(f"  circuits closed: {len(closed)} turns, time to hand-off {summary(closed)}")
-    print(f"  circuits open:   {len(opened)} turns, time to hand-off {summary(opened)}")
-
-
-def summary(values: list[float]) -> str:
-    if not values:
-        return "-"
-    ordered = sorted(values)
-    return f"median {statistics.median(ordered):.2f} ms, max {ordered[-1]:.2f} ms"
-
-
-def percentile(ordered: list[float], pct: int) -> float:
-    return statistics.quantiles(ordered, n=100, method="inclusive")[pct - 1]
+    print(f"  circuits closed: {len(closed)} turns, time to hand-off {latency_summary(closed)}")
+    print(f"  circuits open:   {len(opened)} turns, time to hand-off {latency_summary(opened)}")
 
 
 def main() -> None:

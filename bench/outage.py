@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import statistics
 import sys
 import tempfile
 import time
@@ -26,6 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.figures import latency_summary
 from bot.logs import configure_logging
 from bot.runtime import open_runtime
 from bot.settings import load_settings
@@ -72,18 +72,8 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
         f"outage ({args.fault}): both LLMs failing, {args.timeout:g} s per attempt, "
         f"deadline {args.deadline:g} s, {args.messages} messages"
     )
-    print(f"  circuits closed: {len(closed)} messages, time to hand-off notice {summary(closed)}")
-    print(f"  circuits open:   {len(opened)} messages, time to hand-off notice {summary(opened)}")
-
-
-def summary(values: list[float]) -> str:
-    if not values:
-        return "-"
-    ordered = sorted(values)
-    p99 = statistics.quantiles(ordered, n=100, method="inclusive")[98] if len(ordered) > 1 else 0
-    return (
-        f"median {statistics.median(ordered):.1f} ms, p99 {p99:.1f} ms, max {ordered[-1]:.1f} ms"
-    )
+    for label, times in (("closed", closed), ("open:  ", opened)):
+        print(f"  circuits {label} {len(times)} messages, to hand-off {latency_summary(times)}")
 
 
 def main() -> None:

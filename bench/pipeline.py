@@ -16,7 +16,6 @@ import argparse
 import asyncio
 import contextvars
 import resource
-import statistics
 import sys
 import tempfile
 import time
@@ -27,6 +26,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.figures import percentile
 from bot.logs import configure_logging
 from bot.runtime import open_runtime
 from bot.settings import load_settings
@@ -147,12 +147,6 @@ def report(
     print(f"end-to-end p50  {percentile(e2e, 50):.3f} ms  (incl. provider and lane wait)")
     print(f"end-to-end p99  {percentile(e2e, 99):.3f} ms")
     print(f"peak RSS        {peak_rss_mib:.1f} MiB")
-
-
-def percentile(sorted_values: list[float], pct: float) -> float:
-    if len(sorted_values) == 1:
-        return sorted_values[0]
-    return statistics.quantiles(sorted_values, n=100, method="inclusive")[int(pct) - 1]
 
 
 def main() -> None:
