@@ -72,7 +72,7 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
         f"outage ({args.fault}): both LLMs failing, {args.timeout:g} s per attempt, "
         f"deadline {args.deadline:g} s, {args.messages} messages"
     )
-    for label, times in (("closed", closed), ("open:  ", opened)):
+    for label, times in (("closed:", closed), ("open:  ", opened)):
         print(f"  circuits {label} {len(times)} messages, to hand-off {latency_summary(times)}")
 
 
