@@ -152,6 +152,8 @@ class Turn:
     message: IncomingMessage
     history: tuple[StoredMessage, ...] = ()
     system_prompt: str = ""
+    # What the business knows about this user (``FactsProvider``); empty when nothing is.
+    facts: Mapping[str, str] = field(default_factory=lambda: _EMPTY, compare=False)
 
     @property
     def conversation_key(self) -> str:

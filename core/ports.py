@@ -6,7 +6,7 @@ fakes in ``tests/`` implement the same Protocols.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import Protocol, runtime_checkable
 
 from core.model import (
@@ -51,8 +51,16 @@ class HealthProbe(Protocol):
 class Validator(Protocol):
     """Checks a model's reply before the user sees it."""
 
-    async def validate(self, text: str, turn: Turn) -> None:
-        """Return if ``text`` may be sent; raise ``ValidationFailed`` with a reason if not."""
+    async def validate(self, text: str, turn: Turn) -> str:
+        """The text to send (``text``, or a redacted copy); raise ``ValidationFailed`` to reject."""
+        ...
+
+
+class FactsProvider(Protocol):
+    """What the business knows about a user (balance, last order...), to ground the answers."""
+
+    async def facts_for(self, user: UserRef) -> Mapping[str, str]:
+        """Named facts, e.g. ``{"balance": "$47.15"}``; empty when nothing is known."""
         ...
 
 

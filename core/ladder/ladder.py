@@ -44,10 +44,10 @@ class HandsOff(Protocol):
 
 
 class PassThroughValidator:
-    """Accepts every reply; the guardrails replace it with real checks."""
+    """Accepts every reply unchanged (for set-ups without guardrails, and for tests)."""
 
-    async def validate(self, text: str, turn: Turn) -> None:
-        return None
+    async def validate(self, text: str, turn: Turn) -> str:
+        return text
 
 
 @dataclass(frozen=True, slots=True)
@@ -151,7 +151,8 @@ class FallbackLadder:
                 async with asyncio.timeout(min(self._settings.attempt_timeout, left)):
                     completion = await rung.provider.complete(prompt, turn.message.user)
                 completion = replace(completion, usage=self._priced(rung, completion))
-                await self._validator.validate(completion.text, turn)
+                checked = await self._validator.validate(completion.text, turn)
+                completion = replace(completion, text=checked)
             except ValidationFailed as rejected:
                 # The provider works; this answer may not be sent. Retry with a correction.
                 rung.breaker.record_success(self._clock() - started)

@@ -71,10 +71,11 @@ class RejectFirst:
 
     seen: list[str] = field(default_factory=list)
 
-    async def validate(self, text: str, turn: Turn) -> None:
+    async def validate(self, text: str, turn: Turn) -> str:
         self.seen.append(text)
         if len(self.seen) == 1:
             raise ValidationFailed("wrong_figure", "$127,549.32")
+        return text
 
 
 class Sleeps:
