@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import gc
+import hashlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
 from prometheus_client import CollectorRegistry
@@ -13,16 +16,24 @@ from prometheus_client import CollectorRegistry
 from bot.providers import llm_provider
 from bot.settings import LLM_PROVIDERS, Settings
 from bot.wiring import build_pipeline
+from core.cache import ResponseCache
+from core.context import TiktokenCounter, TokenCounter, counter_for
 from core.gateway import Gateway
+from core.guardrails.facts import FileFactsProvider
+from core.guardrails.rules import load_validator_rules
+from core.guardrails.screening import InputScreen, RiskLedger, ScreeningStage
+from core.guardrails.validator import OutputValidator
 from core.handoff import Handoff, LogNotifier
 from core.ladder.circuit import CircuitBreaker, CircuitSettings
 from core.ladder.health import HealthMonitor
-from core.ladder.ladder import FallbackLadder, LadderSettings, LlmRung, PassThroughValidator
+from core.ladder.ladder import FallbackLadder, LadderSettings, LlmRung
 from core.ladder.retry import RetryPolicy
 from core.metrics import PrometheusTurnMetrics
 from core.ports import Provider
 from core.pricing import load_pricing
-from core.providers.rules import RulesProvider
+from core.providers.rules import RulesProvider, load_knowledge_base
+from core.stages.cache import CacheStage
+from core.stages.context import ContextStage, TokenBudget
 from core.storage.sqlite import SqliteStore
 
 
@@ -53,11 +64,8 @@ async def open_runtime(
                 for name in names
                 if name in LLM_PROVIDERS
             ]
-        rules = (
-            RulesProvider.from_path(settings.knowledge_base_path, settings.rules_min_confidence)
-            if "rules" in names
-            else None
-        )
+        kb = load_knowledge_base(settings.knowledge_base_path)
+        rules = RulesProvider(kb, settings.rules_min_confidence) if "rules" in names else None
         store = await stack.enter_async_context(SqliteStore(settings.sqlite_path))
         ladder_settings = LadderSettings(
             deadline=settings.turn_deadline_seconds,
@@ -78,6 +86,13 @@ async def open_runtime(
             if "handoff" in names
             else None
         )
+        validator = OutputValidator(
+            load_validator_rules(settings.validator_rules_path),
+            # The knowledge base's answers are what the shop says: figures in them are grounded.
+            reference_texts=[intent.answer for intent in kb.intents],
+            secrets=settings.secrets(),
+            max_chars=settings.max_reply_chars,
+        )
         circuit = CircuitSettings(
             consecutive_failures=settings.circuit_failures,
             cooldown=settings.circuit_cooldown_seconds,
@@ -86,7 +101,7 @@ async def open_runtime(
             [LlmRung(provider, CircuitBreaker(circuit)) for provider in llm],
             rules=rules,
             handoff=handoff,
-            validator=PassThroughValidator(),
+            validator=validator,
             pricing=load_pricing(settings.pricing_path),
             settings=ladder_settings,
         )
@@ -98,6 +113,7 @@ async def open_runtime(
         )
         if ladder.rungs:
             stack.callback(_start_probes(health, settings.health_check_seconds).shutdown, False)
+        counter = await _token_counter(settings, llm)
         registry = CollectorRegistry()
         pipeline = build_pipeline(
             store=store,
@@ -106,6 +122,28 @@ async def open_runtime(
             metrics=PrometheusTurnMetrics(registry),
             history_limit=settings.history_limit,
             bot_name=settings.bot_name,
+            screening=ScreeningStage(
+                InputScreen(),
+                RiskLedger(settings.risk_half_life_seconds, settings.risk_max_users),
+            ),
+            context=ContextStage(
+                store,
+                history_limit=settings.history_limit,
+                facts=FileFactsProvider(settings.facts_dir) if settings.facts_dir else None,
+                idle_reset=timedelta(minutes=settings.context_idle_reset_minutes) or None,
+                budget=TokenBudget(
+                    tokens=settings.context_budget_tokens,
+                    reply_reserve=settings.reply_reserve_tokens,
+                    keep_recent=settings.keep_recent_turns,
+                    counter=counter,
+                ),
+            ),
+            cache=CacheStage(
+                ResponseCache(settings.cache_max_entries, settings.cache_ttl_seconds),
+                _answer_version(settings, llm, kb.version),
+            )
+            if settings.cache_enabled
+            else None,
         )
         gateway = Gateway(pipeline, system_prompt=settings.system_prompt)
         # Everything loaded so far (SDKs, knowledge base, settings) lives as long as the process.
@@ -113,6 +151,29 @@ async def open_runtime(
         # were 20-100 ms pauses, the whole of the pipeline's p99 (bench/pipeline.py).
         gc.freeze()
         yield Runtime(settings, store, registry, gateway, health)
+
+
+async def _token_counter(settings: Settings, llm: Sequence[Provider]) -> TokenCounter:
+    """Count as the first LLM rung does; load tiktoken now, not in a user's turn."""
+    first = llm[0].name if llm else ""
+    model = settings.openai_model if first == "openai" else ""
+    counter = counter_for(first, model)
+    if isinstance(counter, TiktokenCounter):
+        await asyncio.to_thread(counter.load)
+    return counter
+
+
+def _answer_version(settings: Settings, llm: Sequence[Provider], kb_version: str) -> str:
+    """Everything that shapes an answer; a cached answer is served only while it is unchanged."""
+    parts = (
+        hashlib.sha256(settings.system_prompt.encode()).hexdigest()[:12],
+        "+".join(provider.name for provider in llm),
+        settings.openai_model,
+        settings.anthropic_model,
+        kb_version,
+        hashlib.sha256(settings.validator_rules_path.read_bytes()).hexdigest()[:12],
+    )
+    return "|".join(parts)
 
 
 def _start_probes(health: HealthMonitor, every: float) -> AsyncIOScheduler:

@@ -10,13 +10,15 @@ import re
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
-from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic import Field, SecretStr, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from core.errors import ConfigurationError
 
 BUNDLED_KNOWLEDGE_BASE = Path(__file__).parent / "content" / "shop_knowledge.yaml"
 BUNDLED_PRICING = Path(__file__).parent / "content" / "pricing.yaml"
+BUNDLED_VALIDATOR_RULES = Path(__file__).parent / "content" / "validator_rules.yaml"
+BUNDLED_FACTS = Path(__file__).parent / "content" / "facts"
 
 # Rungs of the fallback ladder, in the order they may be listed. LLM rungs come first.
 LLM_PROVIDERS = ("openai", "anthropic", "local")
@@ -48,7 +50,25 @@ class Settings(BaseSettings):
         "You are the customer assistant of a small online shop. Answer briefly and only from "
         "what you know for sure; when unsure, say so and offer /human."
     )
-    history_limit: int = Field(20, ge=0, le=1000)
+    history_limit: int = Field(200, ge=0, le=10_000)
+
+    # Context: what of the conversation reaches the model, within its token budget.
+    context_budget_tokens: int = Field(8000, ge=256, le=2_000_000)
+    reply_reserve_tokens: int = Field(1000, ge=16, le=100_000)
+    keep_recent_turns: int = Field(3, ge=0, le=100)
+    context_idle_reset_minutes: float = Field(30.0, ge=0, le=100_000)
+
+    # Guardrails: what every model reply is checked against before a user sees it.
+    validator_rules_path: Path = BUNDLED_VALIDATOR_RULES
+    facts_dir: Path | None = BUNDLED_FACTS
+    max_reply_chars: int = Field(4000, ge=100, le=100_000)
+
+    # Response cache (general answers only) and input screening.
+    cache_enabled: bool = True
+    cache_max_entries: int = Field(10_000, ge=1, le=10_000_000)
+    cache_ttl_seconds: float = Field(86_400.0, gt=0, le=30 * 86_400)
+    risk_half_life_seconds: float = Field(600.0, gt=0, le=30 * 86_400)
+    risk_max_users: int = Field(100_000, ge=1, le=100_000_000)
 
     # LLM providers: the names their own SDKs and docs use.
     openai_api_key: SecretStr | None = None
@@ -152,6 +172,12 @@ class Settings(BaseSettings):
         if provider == "local" and self.local_model_path is None:
             return "LOCAL_MODEL_PATH"
         return None
+
+    @model_validator(mode="after")
+    def _reserve_fits(self) -> Settings:
+        if self.reply_reserve_tokens >= self.context_budget_tokens:
+            raise ValueError("REPLY_RESERVE_TOKENS must be smaller than CONTEXT_BUDGET_TOKENS")
+        return self
 
     @property
     def sqlite_path(self) -> str:

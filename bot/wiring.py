@@ -25,6 +25,9 @@ def build_pipeline(
     metrics: TurnMetrics,
     history_limit: int,
     bot_name: str,
+    context: ContextStage | None = None,
+    screening: Stage | None = None,
+    cache: Stage | None = None,
 ) -> Next:
     """Outermost first:
 
@@ -32,15 +35,24 @@ def build_pipeline(
        even when an inner stage raises;
     2. commands, before any history is loaded or stored: ``/forget`` must not leave itself
        behind, a command never costs a model call, and ``/human`` works even mid-hand-off;
-    3. the hand-off gate: a conversation people hold never reaches a model again;
-    4. context, which loads history for the ladder and records the exchange;
-    5. the fallback ladder, terminal: LLMs, then the rules, then people.
+    3. input screening, which only scores (it never blocks), before the gate so messages in a
+       conversation people hold are scored too;
+    4. the hand-off gate: a conversation people hold never reaches a model again;
+    5. context: history, the user's facts, the prompt fitted to the token budget; it also
+       records the exchange, so a cached answer is stored like any other;
+    6. the response cache, after context because whether an answer may be shared depends on
+       the facts and history the turn carries;
+    7. the fallback ladder, terminal: LLMs (each reply validated), then the rules, then people.
     """
     stages: list[Stage] = [
         ErrorBoundary(metrics),
         CommandStage(store, bot_name=bot_name, handoff=handoff),
     ]
+    if screening is not None:
+        stages.append(screening)
     if handoff is not None:
         stages.append(HandoffGate(store, store))
-    stages.append(ContextStage(store, history_limit=history_limit))
+    stages.append(context or ContextStage(store, history_limit=history_limit))
+    if cache is not None:
+        stages.append(cache)
     return compose(stages, ladder)

@@ -154,16 +154,33 @@ class Turn:
     system_prompt: str = ""
     # What the business knows about this user (``FactsProvider``); empty when nothing is.
     facts: Mapping[str, str] = field(default_factory=lambda: _EMPTY, compare=False)
+    # The prompt already fitted to the model's token budget, when the context stage did so.
+    context: tuple[ChatMessage, ...] = ()
 
     @property
     def conversation_key(self) -> str:
         return self.message.chat.key
 
     def prompt(self) -> tuple[ChatMessage, ...]:
-        """System prompt, then history, then the current message: what a provider sees."""
-        head = (ChatMessage(Role.SYSTEM, self.system_prompt),) if self.system_prompt else ()
+        """System prompt and user facts, then history, then the current message."""
+        if self.context:
+            return self.context
+        system = "\n\n".join(part for part in (self.system_prompt, self.facts_text()) if part)
+        head = (ChatMessage(Role.SYSTEM, system),) if system else ()
         past = tuple(ChatMessage(m.role, m.text) for m in self.history)
         return (*head, *past, ChatMessage(Role.USER, self.message.text))
+
+    def facts_text(self) -> str:
+        """The user's facts as the model reads them; empty when there are none."""
+        if not self.facts:
+            return ""
+        lines = "\n".join(
+            f"- {name.replace('_', ' ')}: {value}" for name, value in self.facts.items()
+        )
+        return (
+            "Facts about this customer from our systems (quote them exactly; "
+            "never state a figure that is not here):\n" + lines
+        )
 
 
 class TicketStatus(StrEnum):

@@ -52,7 +52,7 @@ class Validator(Protocol):
     """Checks a model's reply before the user sees it."""
 
     async def validate(self, text: str, turn: Turn) -> str:
-        """The text to send (``text``, or a redacted copy); raise ``ValidationFailed`` to reject."""
+        """The text to send (``text`` or a redacted copy); raise ``ValidationFailed`` to reject."""
         ...
 
 

@@ -4,17 +4,50 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import dataclass, replace
+from datetime import timedelta
 
 from loguru import logger
 
+from core.cache_lru import BoundedCache
+from core.context import (
+    BudgetedMessage,
+    ContextOverflowError,
+    TokenCounter,
+    budgeted,
+    plan_context,
+)
 from core.logref import pseudonym
-from core.model import IncomingMessage, Reply, ReplyKind, Turn, TurnOutcome
-from core.ports import ConversationStore, Next
+from core.model import (
+    ChatMessage,
+    IncomingMessage,
+    Reply,
+    ReplyKind,
+    StoredMessage,
+    Turn,
+    TurnOutcome,
+)
+from core.ports import ConversationStore, FactsProvider, Next
 
 # Stored when the inner stages raise, so an operator can find questions that got no answer.
 # Its empty text never reaches a prompt: the store leaves failed turns out of the context.
 UNANSWERED = Reply("", kind=ReplyKind.ERROR, outcome=TurnOutcome.FAILED)
+
+
+TOO_LONG = (
+    "Your message is too long for me to read in one go. Please send a shorter one, "
+    "or split it into a few messages."
+)
+
+
+@dataclass(frozen=True, slots=True)
+class TokenBudget:
+    """How much of the model's window the prompt may use, and how to count it."""
+
+    tokens: int
+    reply_reserve: int
+    keep_recent: int
+    counter: TokenCounter
 
 
 class ContextStage:
@@ -28,25 +61,71 @@ class ContextStage:
         self,
         store: ConversationStore,
         history_limit: int,
+        *,
+        facts: FactsProvider | None = None,
+        idle_reset: timedelta | None = None,
+        budget: TokenBudget | None = None,
         clock: Callable[[], float] = time.perf_counter,
     ) -> None:
         self._store = store
         self._history_limit = history_limit
+        self._facts = facts
+        self._idle_reset = idle_reset
+        self._budget = budget
+        # Token count and importance of each stored message, worked out once per message.
+        self._weights: BoundedCache[BudgetedMessage] = BoundedCache(max_entries=200_000)
         self._clock = clock
 
     async def __call__(self, turn: Turn, call_next: Next) -> Reply:
         message = turn.message
         # History first: it must not include the message being answered.
         history = await self._store.context(message.chat, self._history_limit)
+        if (
+            self._idle_reset
+            and history
+            and message.sent_at - history[-1].created_at > self._idle_reset
+        ):
+            # A new visit after a long pause starts afresh, as a person at a counter would.
+            history = ()
+        facts = await self._facts.facts_for(message.user) if self._facts else {}
+        turn = replace(turn, history=history, facts=facts)
         await self._store.record_incoming(message)
         started = self._clock()
+        if self._budget is not None:
+            try:
+                turn = replace(turn, context=self._fit(turn, self._budget))
+            except ContextOverflowError:
+                reply = Reply(TOO_LONG, kind=ReplyKind.NOTICE, outcome=TurnOutcome.FAILED)
+                await self._record(message, reply, started)
+                return reply
         try:
-            reply = await call_next(replace(turn, history=history))
+            reply = await call_next(turn)
         except Exception:
             await self._record(message, UNANSWERED, started)
             raise  # the error boundary answers the user
         await self._record(message, reply, started)
         return reply
+
+    def _fit(self, turn: Turn, budget: TokenBudget) -> tuple[ChatMessage, ...]:
+        """The prompt trimmed to the budget, dropping the least important old messages first."""
+        plan = plan_context(
+            turn.system_prompt,
+            turn.facts_text(),
+            [self._weighed(stored, budget.counter) for stored in turn.history],
+            turn.message.text,
+            budget=budget.tokens,
+            reply_reserve=budget.reply_reserve,
+            keep_recent=budget.keep_recent,
+            counter=budget.counter,
+        )
+        return plan.messages
+
+    def _weighed(self, stored: StoredMessage, counter: TokenCounter) -> BudgetedMessage:
+        weighed = self._weights.get(str(stored.id))
+        if weighed is None:
+            weighed = budgeted(stored.role, stored.text, counter)
+            self._weights.put(str(stored.id), weighed)
+        return weighed
 
     async def _record(self, message: IncomingMessage, reply: Reply, started: float) -> None:
         latency_ms = (self._clock() - started) * 1000

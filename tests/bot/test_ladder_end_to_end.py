@@ -270,3 +270,45 @@ async def test_concurrent_users_in_an_outage_each_get_exactly_one_reply(
             counts = [tuple(row) for row in await cursor.fetchall()]
     assert len(replies) == 24 and all(reply["text"].strip() for reply in replies)
     assert counts == [("in", 24), ("out", 24)]
+
+
+async def test_a_hallucinated_balance_is_never_shown_and_the_ladder_moves_on(
+    llm: FakeLLMServer, settings_for: Callable[..., Settings]
+) -> None:
+    # bot/content/facts/web/demo.yaml says the demo user's balance is $47.15.
+    llm.openai.script(ok("Your balance is $127,549.32."), ok("Your balance is $127,549.32."))
+    llm.anthropic.script(ok("Your balance is $47.15."))
+    async with running(settings_for()) as (runtime, http):
+        reply = await ask(http, "what is my balance?", user="demo")
+        row = await last_reply_row(runtime)
+    assert reply["text"] == "Your balance is $47.15."
+    assert row[-1] == (
+        "openai:rejected:wrong_figure openai:rejected:wrong_figure anthropic:answered"
+    )
+    retry = llm.openai.requests[1].body["messages"]
+    assert retry[-1]["role"] == "system" and "wrong_figure" in retry[-1]["content"]
+    # The facts reached the model in the system prompt.
+    assert "$47.15" in llm.openai.requests[0].body["messages"][0]["content"]
+
+
+async def test_a_correct_balance_passes_the_validator(
+    llm: FakeLLMServer, settings_for: Callable[..., Settings]
+) -> None:
+    llm.openai.script(ok("Your balance is $47.15."))
+    async with running(settings_for()) as (runtime, http):
+        reply = await ask(http, "what is my balance?", user="demo")
+        row = await last_reply_row(runtime)
+    assert reply["text"] == "Your balance is $47.15." and row[-1] == "openai:answered"
+
+
+async def test_a_second_identical_faq_question_is_served_from_the_cache(
+    llm: FakeLLMServer, settings_for: Callable[..., Settings]
+) -> None:
+    llm.openai.script(ok("Shipping in the Netherlands costs €4.95."))
+    async with running(settings_for()) as (runtime, http):
+        first = await ask(http, "How much is shipping?", user="alice")
+        second = await ask(http, "how much is shipping", user="bob")
+        row = await last_reply_row(runtime)
+    assert first["text"] == second["text"]
+    assert len(llm.openai.requests) == 1  # bob's answer cost no provider call
+    assert row[0] == "cache" and row[-1] == "cache:hit"
