@@ -70,6 +70,7 @@ async def open_runtime(
         ladder_settings = LadderSettings(
             deadline=settings.turn_deadline_seconds,
             attempt_timeout=settings.provider_timeout_seconds,
+            rules_first=settings.rules_first_confidence or None,
             retry=RetryPolicy(
                 attempts=settings.provider_attempts,
                 retry_after_cap=settings.retry_after_cap_seconds,
@@ -89,7 +90,7 @@ async def open_runtime(
         validator = OutputValidator(
             load_validator_rules(settings.validator_rules_path),
             # The knowledge base's answers are what the shop says: figures in them are grounded.
-            reference_texts=[intent.answer for intent in kb.intents],
+            reference_texts=[*(intent.answer for intent in kb.intents), kb.fallback],
             secrets=settings.secrets(),
             max_chars=settings.max_reply_chars,
         )

@@ -46,6 +46,8 @@ class Settings(BaseSettings):
     providers: Annotated[tuple[str, ...], NoDecode] = DEFAULT_PROVIDERS
     knowledge_base_path: Path = BUNDLED_KNOWLEDGE_BASE
     rules_min_confidence: float = Field(0.45, gt=0.0, le=1.0)
+    # The rules answer before any model at this confidence or above; 0 turns it off.
+    rules_first_confidence: float = Field(0.9, ge=0.0, le=1.0)
     system_prompt: str = (
         "You are the customer assistant of a small online shop. Answer briefly and only from "
         "what you know for sure; when unsure, say so and offer /human."

@@ -12,7 +12,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Protocol
+from typing import Protocol, runtime_checkable
 
 from loguru import logger
 
@@ -37,6 +37,13 @@ NO_ANSWER = (
 )
 
 
+@runtime_checkable
+class SureAnswers(Protocol):
+    """A rules tier that can say when it is sure enough to answer before any model."""
+
+    def sure_answer(self, question: str, min_confidence: float) -> Completion | None: ...
+
+
 class HandsOff(Protocol):
     """The last rung: gives the conversation to people and tells the user so."""
 
@@ -55,6 +62,8 @@ class LadderSettings:
     deadline: float = 20.0  # the whole turn, seconds
     attempt_timeout: float = 8.0  # one LLM call
     min_attempt: float = 1.0  # with less time left, skip to the rules and people
+    # Answer from the rules before any model when they match at least this well (None: never).
+    rules_first: float | None = None
     reserve: float = 0.5  # kept back from the LLMs, for the rules and the hand-off after them
     retry: RetryPolicy = field(default_factory=RetryPolicy)
 
@@ -103,6 +112,14 @@ class FallbackLadder:
         # The LLM rungs get the deadline minus the reserve, so the rungs after them still fit.
         deadline = self._clock() + self._settings.deadline - self._settings.reserve
         trail: list[str] = []
+        first = self._settings.rules_first
+        if first is not None and isinstance(self._rules, SureAnswers):
+            # A plain FAQ question gets the shop's own answer, at no cost and no risk of a
+            # made-up figure; only when the match is this sure, and only on the first turn of
+            # a conversation, since the rules do not read the history.
+            sure = self._rules.sure_answer(turn.message.text, first) if not turn.history else None
+            if sure is not None:
+                return _reply(sure, ("rules:answered_first",))
         for rung in self._llm:
             reply = await self._climb(rung, turn, deadline, trail)
             if reply is not None:

@@ -23,6 +23,7 @@ from core.model import (
     IncomingMessage,
     Reply,
     ReplyKind,
+    Role,
     StoredMessage,
     Turn,
     TurnOutcome,
@@ -80,11 +81,7 @@ class ContextStage:
         message = turn.message
         # History first: it must not include the message being answered.
         history = await self._store.context(message.chat, self._history_limit)
-        if (
-            self._idle_reset
-            and history
-            and message.sent_at - history[-1].created_at > self._idle_reset
-        ):
+        if self._idle_reset and _idle_for(history, message) > self._idle_reset:
             # A new visit after a long pause starts afresh, as a person at a counter would.
             history = ()
         facts = await self._facts.facts_for(message.user) if self._facts else {}
@@ -136,3 +133,9 @@ class ContextStage:
             logger.opt(exception=exc).error(
                 "could not store a reply (conversation {})", pseudonym(message.chat.key)
             )
+
+
+def _idle_for(history: tuple[StoredMessage, ...], message: IncomingMessage) -> timedelta:
+    """How long the user was silent before ``message`` (zero for a new conversation)."""
+    last = next((m for m in reversed(history) if m.role is Role.USER), None)
+    return message.sent_at - last.created_at if last else timedelta(0)

@@ -50,6 +50,8 @@ def settings_for(
             "provider_timeout_seconds": 0.3,
             "turn_deadline_seconds": 5,
             "ops_token": "ops-secret-0123456789",
+            # These tests are about the models; rules-first has its own test below.
+            "rules_first_confidence": 0,
             **overrides,
         }
         return make_settings(**values)
@@ -312,3 +314,20 @@ async def test_a_second_identical_faq_question_is_served_from_the_cache(
     assert first["text"] == second["text"]
     assert len(llm.openai.requests) == 1  # bob's answer cost no provider call
     assert row[0] == "cache" and row[-1] == "cache:hit"
+
+
+async def test_a_plain_faq_question_is_answered_by_the_rules_before_any_paid_model(
+    llm: FakeLLMServer, settings_for: Callable[..., Settings]
+) -> None:
+    async with running(settings_for(rules_first_confidence=0.9)) as (runtime, http):
+        faq = await ask(http, "What are your opening hours?")
+        other = await ask(http, "Can you recommend a gift for my father?", user="u2")
+        rows = []
+        async with runtime.store.db.execute(
+            "SELECT provider, trail FROM messages WHERE direction = 'out' ORDER BY id"
+        ) as cursor:
+            rows = [tuple(row) for row in await cursor.fetchall()]
+    assert "Monday" in faq["text"]
+    assert rows == [("rules", "rules:answered_first"), ("openai", "openai:answered")]
+    assert len(llm.openai.requests) == 1  # only the question the rules could not answer
+    assert other["text"] == "Hello from the fake model."

@@ -62,3 +62,14 @@ class RulesProvider:
                 text=self._kb.fallback, provider=self.name, model=self._model, unknown=True
             )
         return Completion(text=found.intent.answer, provider=self.name, model=self._model)
+
+    def sure_answer(self, question: str, min_confidence: float) -> Completion | None:
+        """The knowledge base's answer when the match is at least ``min_confidence``, else None.
+
+        Lets the ladder answer plain FAQ questions from the shop's own text before paying a
+        model, at a confidence where the evaluation sets show no wrong intent.
+        """
+        found = self._matcher.rank(question)
+        if found is None or found.confidence < min_confidence:
+            return None
+        return Completion(text=found.intent.answer, provider=self.name, model=self._model)

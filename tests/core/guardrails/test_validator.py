@@ -74,9 +74,9 @@ def validator(
     )
 
 
-async def rejected_with(text: str, current: Turn | None = None, **kwargs: object) -> str:
+async def rejected_with(text: str, current: Turn | None = None, max_chars: int = 4000) -> str:
     with pytest.raises(ValidationFailed) as caught:
-        await validator(**kwargs).validate(text, current or turn())  # type: ignore[arg-type]
+        await validator(max_chars=max_chars).validate(text, current or turn())
     return caught.value.reason
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 
 import pytest
 
@@ -24,6 +25,7 @@ from core.model import (
     Reply,
     ReplyKind,
     Role,
+    StoredMessage,
     Turn,
     TurnOutcome,
     Usage,
@@ -343,3 +345,30 @@ async def test_an_operator_problem_is_logged_once_per_incident(
     finally:
         logger.remove(sink)
     assert len([line for line in seen if "parked" in line]) == 1
+
+
+@dataclass
+class SureRules(Scripted):
+    """Rules that are sure about one question."""
+
+    sure_about: str = ""
+
+    def sure_answer(self, question: str, min_confidence: float) -> Completion | None:
+        if question == self.sure_about:
+            return Completion("from the knowledge base", "rules", model="kb:1")
+        return None
+
+
+async def test_rules_first_answers_a_sure_question_only_on_a_fresh_conversation() -> None:
+    openai = Scripted("openai")
+    settings = LadderSettings(rules_first=0.9)
+    climb = ladder(rung(openai), rules=SureRules("rules", sure_about="hours?"), settings=settings)
+    first = await climb(turn("hours?"))
+    assert (first.provider, first.trail) == ("rules", ("rules:answered_first",))
+    assert openai.prompts == []
+    with_history = Turn(
+        message=message("hours?"),
+        history=(StoredMessage(1, Role.USER, "hi", datetime.now(UTC)),),
+    )
+    assert (await climb(with_history)).provider == "openai"
+    assert (await climb(turn("something else"))).provider == "openai"

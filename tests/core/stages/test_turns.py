@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from loguru import logger
@@ -177,3 +177,30 @@ async def test_unknown_command_points_to_help(store: SqliteStore) -> None:
 async def test_human_is_honest_that_no_person_is_connected_yet(store: SqliteStore) -> None:
     reply = await gateway_for(store, EchoProvider(), RecordingMetrics()).submit(message("/human"))
     assert "not switched on" in reply.text
+
+
+async def test_after_a_long_silence_the_conversation_starts_afresh(store: SqliteStore) -> None:
+    from datetime import timedelta
+
+    from core.stages.context import ContextStage
+
+    provider = EchoProvider()
+    pipeline = build_pipeline(
+        store=store,
+        ladder=answering(provider),
+        handoff=None,
+        metrics=RecordingMetrics(),
+        history_limit=20,
+        bot_name="Testbot",
+        context=ContextStage(store, history_limit=20, idle_reset=timedelta(minutes=30)),
+    )
+    gateway = Gateway(pipeline)
+    first = message("my order is 1234")
+    await gateway.submit(first)
+    soon = message("and when will it come?")
+    soon = replace(soon, sent_at=first.sent_at + timedelta(minutes=5))
+    await gateway.submit(soon)
+    assert provider.prompts[-1][0].text == "my order is 1234"
+    later = replace(message("hello again"), sent_at=first.sent_at + timedelta(hours=2))
+    await gateway.submit(later)
+    assert [m.text for m in provider.prompts[-1]] == ["hello again"]
