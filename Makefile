@@ -35,6 +35,9 @@ bench: $(STAMP)  ## pipeline and rules-tier benchmarks; they print figures
 	$(PY) bench/rules_accuracy.py --all
 	$(PY) bench/ladder.py
 	$(PY) bench/outage.py
+	$(PY) bench/validator.py
+	$(PY) bench/context_budget.py
+	$(PY) bench/trace.py
 
 config-check: $(STAMP)
 	$(VENV)/bin/bastion config check

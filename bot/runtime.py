@@ -19,6 +19,7 @@ from bot.wiring import build_pipeline
 from core.cache import ResponseCache
 from core.context import TiktokenCounter, TokenCounter, counter_for
 from core.gateway import Gateway
+from core.guardrail_metrics import GuardrailCollector
 from core.guardrails.facts import FileFactsProvider
 from core.guardrails.rules import load_validator_rules
 from core.guardrails.screening import InputScreen, RiskLedger, ScreeningStage
@@ -116,6 +117,18 @@ async def open_runtime(
             stack.callback(_start_probes(health, settings.health_check_seconds).shutdown, False)
         counter = await _token_counter(settings, llm)
         registry = CollectorRegistry()
+        screening = ScreeningStage(
+            InputScreen(), RiskLedger(settings.risk_half_life_seconds, settings.risk_max_users)
+        )
+        cache = (
+            CacheStage(
+                ResponseCache(settings.cache_max_entries, settings.cache_ttl_seconds),
+                _answer_version(settings, llm, kb.version),
+            )
+            if settings.cache_enabled
+            else None
+        )
+        GuardrailCollector(cache, screening).register(registry)
         pipeline = build_pipeline(
             store=store,
             ladder=ladder,
@@ -123,10 +136,7 @@ async def open_runtime(
             metrics=PrometheusTurnMetrics(registry),
             history_limit=settings.history_limit,
             bot_name=settings.bot_name,
-            screening=ScreeningStage(
-                InputScreen(),
-                RiskLedger(settings.risk_half_life_seconds, settings.risk_max_users),
-            ),
+            screening=screening,
             context=ContextStage(
                 store,
                 history_limit=settings.history_limit,
@@ -139,12 +149,7 @@ async def open_runtime(
                     counter=counter,
                 ),
             ),
-            cache=CacheStage(
-                ResponseCache(settings.cache_max_entries, settings.cache_ttl_seconds),
-                _answer_version(settings, llm, kb.version),
-            )
-            if settings.cache_enabled
-            else None,
+            cache=cache,
         )
         gateway = Gateway(pipeline, system_prompt=settings.system_prompt)
         # Everything loaded so far (SDKs, knowledge base, settings) lives as long as the process.

@@ -1,0 +1,63 @@
+"""Exports the cache's and the input screen's own counters to Prometheus at scrape time.
+
+Those stages keep plain counters (cheap on every turn); this collector reads them only when
+``/metrics`` is scraped, so the hot path never touches the Prometheus client.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+from prometheus_client import CollectorRegistry
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from core.guardrails.screening import ScreeningStage
+from core.stages.cache import CacheStage
+
+# Cache counters that only grow; the rest (entries, hit_rate) are gauges.
+_CACHE_COUNTERS = ("hits", "misses", "stores", "evictions", "expirations", "not_stored")
+
+
+class GuardrailCollector(Collector):
+    """Cache hits and savings, and input-screening flags, as Prometheus metrics."""
+
+    def __init__(self, cache: CacheStage | None, screening: ScreeningStage | None) -> None:
+        self._cache = cache
+        self._screening = screening
+
+    def register(self, registry: CollectorRegistry) -> None:
+        registry.register(self)
+
+    def collect(self) -> Iterator[Metric]:
+        if self._cache is not None:
+            values = self._cache.metrics()
+            events = CounterMetricFamily(
+                "bastion_cache_events", "Response cache events.", labels=["event"]
+            )
+            for name in _CACHE_COUNTERS:
+                events.add_metric([name], values.get(name, 0.0))
+            yield events
+            yield CounterMetricFamily(
+                "bastion_cache_saved_tokens",
+                "Tokens the cache saved (what the cached answers cost when first made).",
+                value=values.get("saved_input_tokens", 0.0)
+                + values.get("saved_output_tokens", 0.0),
+            )
+            yield CounterMetricFamily(
+                "bastion_cache_saved_cost_usd",
+                "Money the cache saved.",
+                value=values.get("saved_cost_usd", 0.0),
+            )
+            yield GaugeMetricFamily(
+                "bastion_cache_entries", "Answers in the cache.", value=values.get("entries", 0)
+            )
+        if self._screening is not None:
+            flags = CounterMetricFamily(
+                "bastion_screening_flags",
+                "Input screening flags raised (it scores; it never blocks).",
+                labels=["flag"],
+            )
+            for flag, count in sorted(self._screening.flag_counts.items()):
+                flags.add_metric([flag], count)
+            yield flags
