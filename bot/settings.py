@@ -124,6 +124,14 @@ class Settings(BaseSettings):
             return value
         return value.upper() if info.field_name == "log_level" else value.lower()
 
+    @field_validator("facts_dir", mode="before")
+    @classmethod
+    def _facts_off(cls, value: Any) -> Any:
+        # An empty value means "the default" (the demo facts), so "off" is how to have none.
+        if isinstance(value, str) and value.strip().lower() in {"off", "none"}:
+            return None
+        return value
+
     @field_validator("ops_token")
     @classmethod
     def _long_enough(cls, value: SecretStr | None) -> SecretStr | None:

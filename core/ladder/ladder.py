@@ -120,8 +120,9 @@ class FallbackLadder:
             sure = self._rules.sure_answer(turn.message.text, first) if not turn.history else None
             if sure is not None:
                 return _reply(sure, ("rules:answered_first",))
+        bill = _Bill()  # what the turn's paid attempts cost, answered or not
         for rung in self._llm:
-            reply = await self._climb(rung, turn, deadline, trail)
+            reply = await self._climb(rung, turn, deadline, trail, bill)
             if reply is not None:
                 return reply
         reason = "no language model could answer"
@@ -137,7 +138,7 @@ class FallbackLadder:
                 # honest "I don't know, type /human" leaves the choice to the user. Only when
                 # models were there and failed does an unanswered question go to people.
                 if not completion.unknown or self._handoff is None or not self._llm:
-                    return _reply(completion, tuple(trail))
+                    return _reply(replace(completion, usage=bill.total), tuple(trail))
                 reason = "the knowledge base had no answer and no language model could help"
         if self._handoff is not None:
             reply = await self._handoff.hand_off(turn, reason)
@@ -147,11 +148,10 @@ class FallbackLadder:
         )
 
     async def _climb(
-        self, rung: LlmRung, turn: Turn, deadline: float, trail: list[str]
+        self, rung: LlmRung, turn: Turn, deadline: float, trail: list[str], bill: _Bill
     ) -> Reply | None:
         """Try one LLM provider, retrying while it is worth it; None means "next rung"."""
         prompt = turn.prompt()
-        spent = Usage()  # rejected answers cost money too
         attempt = 0
         while True:
             if not rung.breaker.allow():
@@ -168,12 +168,11 @@ class FallbackLadder:
                 async with asyncio.timeout(min(self._settings.attempt_timeout, left)):
                     completion = await rung.provider.complete(prompt, turn.message.user)
                 completion = replace(completion, usage=self._priced(rung, completion))
-                checked = await self._validator.validate(completion.text, turn)
-                completion = replace(completion, text=checked)
+                bill.add(completion.usage)
+                completion = replace(completion, text=await self._checked(completion, turn))
             except ValidationFailed as rejected:
                 # The provider works; this answer may not be sent. Retry with a correction.
                 rung.breaker.record_success(self._clock() - started)
-                spent = _add(spent, completion.usage)
                 trail.append(f"{rung.name}:rejected:{rejected.reason}")
                 error: ProviderError = RetryableProviderError(rung.name, rejected.reason)
                 prompt = (*turn.prompt(), _correction(rejected))
@@ -194,14 +193,23 @@ class FallbackLadder:
             else:
                 rung.breaker.record_success(self._clock() - started)
                 trail.append(f"{rung.name}:answered")
-                paid = replace(completion, usage=_add(spent, completion.usage))
-                return _reply(paid, tuple(trail))
+                return _reply(replace(completion, usage=bill.total), tuple(trail))
             if rung.breaker.state is not CircuitState.CLOSED:
                 return None  # that failure opened the circuit: waiting to retry is pointless
             delay = self._settings.retry.delay(attempt, error, self._draw)
             if delay is None or self._clock() + delay + self._settings.min_attempt > deadline:
                 return None
             await self._sleep(delay)
+
+    async def _checked(self, completion: Completion, turn: Turn) -> str:
+        """The validator's verdict; a bug in it rejects the reply rather than blaming the model."""
+        try:
+            return await self._validator.validate(completion.text, turn)
+        except ValidationFailed:
+            raise
+        except Exception as bug:  # never send what could not be checked
+            logger.opt(exception=bug).error("the validator raised unexpectedly")
+            raise ValidationFailed("validator_error") from bug
 
     def _priced(self, rung: LlmRung, completion: Completion) -> Usage:
         return self._pricing.price(rung.name, completion.model, completion.usage)
@@ -226,12 +234,18 @@ class FallbackLadder:
         return True
 
 
-def _add(a: Usage, b: Usage) -> Usage:
-    return Usage(
-        a.input_tokens + b.input_tokens,
-        a.output_tokens + b.output_tokens,
-        round(a.cost_usd + b.cost_usd, 8),
-    )
+@dataclass(slots=True)
+class _Bill:
+    """Tokens and cost of every paid attempt of one turn, including rejected answers."""
+
+    total: Usage = field(default_factory=Usage)
+
+    def add(self, usage: Usage) -> None:
+        self.total = Usage(
+            self.total.input_tokens + usage.input_tokens,
+            self.total.output_tokens + usage.output_tokens,
+            round(self.total.cost_usd + usage.cost_usd, 8),
+        )
 
 
 def _why(failure: ProviderError) -> str:

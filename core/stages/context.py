@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, replace
 from datetime import timedelta
 
@@ -34,6 +35,10 @@ from core.ports import ConversationStore, FactsProvider, Next
 # Its empty text never reaches a prompt: the store leaves failed turns out of the context.
 UNANSWERED = Reply("", kind=ReplyKind.ERROR, outcome=TurnOutcome.FAILED)
 
+
+FACTS_TIMEOUT_SECONDS = 2.0
+COLD_BATCH = 20  # more messages than this to weigh at once go to a thread
+CORRECTION_ALLOWANCE = 64  # tokens of the ladder's corrective instruction
 
 TOO_LONG = (
     "Your message is too long for me to read in one go. Please send a shorter one, "
@@ -82,15 +87,17 @@ class ContextStage:
         # History first: it must not include the message being answered.
         history = await self._store.context(message.chat, self._history_limit)
         if self._idle_reset and _idle_for(history, message) > self._idle_reset:
-            # A new visit after a long pause starts afresh, as a person at a counter would.
+            # A new visit after a long pause starts afresh, as a person at a counter would;
+            # the reset is stored, so the visit's next messages do not bring the old one back.
+            await self._store.reset_context(message.chat)
             history = ()
-        facts = await self._facts.facts_for(message.user) if self._facts else {}
+        facts = await self._load_facts(turn)
         turn = replace(turn, history=history, facts=facts)
         await self._store.record_incoming(message)
         started = self._clock()
         if self._budget is not None:
             try:
-                turn = replace(turn, context=self._fit(turn, self._budget))
+                turn = replace(turn, context=await self._fit(turn, self._budget))
             except ContextOverflowError:
                 reply = Reply(TOO_LONG, kind=ReplyKind.NOTICE, outcome=TurnOutcome.FAILED)
                 await self._record(message, reply, started)
@@ -103,15 +110,34 @@ class ContextStage:
         await self._record(message, reply, started)
         return reply
 
-    def _fit(self, turn: Turn, budget: TokenBudget) -> tuple[ChatMessage, ...]:
+    async def _load_facts(self, turn: Turn) -> Mapping[str, str]:
+        """The user's facts, in a one-to-one chat only: in a group they would reach everyone."""
+        if self._facts is None or turn.message.chat.is_group:
+            return {}
+        try:
+            async with asyncio.timeout(FACTS_TIMEOUT_SECONDS):
+                return await self._facts.facts_for(turn.message.user)
+        except TimeoutError:
+            logger.warning("facts lookup timed out; answering without facts")
+            return {}
+
+    async def _fit(self, turn: Turn, budget: TokenBudget) -> tuple[ChatMessage, ...]:
         """The prompt trimmed to the budget, dropping the least important old messages first."""
+        unseen = [m for m in turn.history if self._weights.get(str(m.id)) is None]
+        if len(unseen) > COLD_BATCH:
+            # A conversation seen for the first time since start-up: weigh it off the loop,
+            # then file the results here (the cache itself is only touched on the loop).
+            weighed = await asyncio.to_thread(_weigh_all, unseen, budget.counter)
+            for stored, weight in zip(unseen, weighed, strict=True):
+                self._weights.put(str(stored.id), weight)
         plan = plan_context(
             turn.system_prompt,
             turn.facts_text(),
             [self._weighed(stored, budget.counter) for stored in turn.history],
             turn.message.text,
             budget=budget.tokens,
-            reply_reserve=budget.reply_reserve,
+            # Room for the ladder's one-line correction if a reply is rejected and retried.
+            reply_reserve=budget.reply_reserve + CORRECTION_ALLOWANCE,
             keep_recent=budget.keep_recent,
             counter=budget.counter,
         )
@@ -139,3 +165,7 @@ def _idle_for(history: tuple[StoredMessage, ...], message: IncomingMessage) -> t
     """How long the user was silent before ``message`` (zero for a new conversation)."""
     last = next((m for m in reversed(history) if m.role is Role.USER), None)
     return message.sent_at - last.created_at if last else timedelta(0)
+
+
+def _weigh_all(messages: list[StoredMessage], counter: TokenCounter) -> list[BudgetedMessage]:
+    return [budgeted(stored.role, stored.text, counter) for stored in messages]

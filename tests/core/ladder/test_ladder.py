@@ -372,3 +372,30 @@ async def test_rules_first_answers_a_sure_question_only_on_a_fresh_conversation(
     )
     assert (await climb(with_history)).provider == "openai"
     assert (await climb(turn("something else"))).provider == "openai"
+
+
+async def test_the_cost_of_rejected_answers_stays_on_the_bill_when_the_ladder_moves_on() -> None:
+    class RejectAllFrom:
+        async def validate(self, text: str, turn: Turn) -> str:
+            if text == "bad":
+                raise ValidationFailed("wrong_figure")
+            return text
+
+    openai = Scripted("openai", ["bad", "bad"])
+    anthropic = Scripted("anthropic", ["good"])
+    reply = await ladder(rung(openai), rung(anthropic), validator=RejectAllFrom())(turn())
+    assert reply.provider == "anthropic"
+    assert (reply.usage.input_tokens, reply.usage.output_tokens) == (3000, 1500)
+
+
+async def test_a_crashing_validator_rejects_the_reply_without_blaming_the_provider() -> None:
+    class Broken:
+        async def validate(self, text: str, turn: Turn) -> str:
+            raise RuntimeError("regex bug")
+
+    openai = Scripted("openai")
+    first = rung(openai, consecutive_failures=1)
+    reply = await ladder(first, rules=Scripted("rules"), validator=Broken())(turn())
+    assert reply.provider == "rules"
+    assert reply.trail[0] == "openai:rejected:validator_error"
+    assert first.breaker.state is CircuitState.CLOSED

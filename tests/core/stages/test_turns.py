@@ -204,3 +204,42 @@ async def test_after_a_long_silence_the_conversation_starts_afresh(store: Sqlite
     later = replace(message("hello again"), sent_at=first.sent_at + timedelta(hours=2))
     await gateway.submit(later)
     assert [m.text for m in provider.prompts[-1]] == ["hello again"]
+    # The reset sticks: the new visit's next message does not bring the old one back.
+    after = replace(message("is it shipped?"), sent_at=later.sent_at + timedelta(minutes=1))
+    await gateway.submit(after)
+    assert [m.text for m in provider.prompts[-1]] == [
+        "hello again",
+        "echo: hello again",
+        "is it shipped?",
+    ]
+
+
+@dataclass
+class KnownFacts:
+    async def facts_for(self, user: Any) -> dict[str, str]:
+        return {"balance": "$47.15"}
+
+
+async def test_facts_reach_the_prompt_in_a_direct_chat_but_never_in_a_group(
+    store: SqliteStore,
+) -> None:
+    from core.model import ChatRef
+    from core.stages.context import ContextStage
+
+    provider = EchoProvider()
+    pipeline = build_pipeline(
+        store=store,
+        ladder=answering(provider),
+        handoff=None,
+        metrics=RecordingMetrics(),
+        history_limit=20,
+        bot_name="Testbot",
+        context=ContextStage(store, history_limit=20, facts=KnownFacts()),
+    )
+    gateway = Gateway(pipeline, system_prompt="be brief")
+    await gateway.submit(message("what is my balance?"))
+    assert "$47.15" in provider.prompts[-1][0].text
+    in_group = message("what is my balance?", chat="group-1")
+    in_group = replace(in_group, chat=ChatRef("test", "group-1", is_group=True))
+    await gateway.submit(in_group)
+    assert "$47.15" not in provider.prompts[-1][0].text
