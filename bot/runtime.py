@@ -128,7 +128,19 @@ async def open_runtime(
             if settings.cache_enabled
             else None
         )
-        GuardrailCollector(cache, screening).register(registry)
+        context = ContextStage(
+            store,
+            history_limit=settings.history_limit,
+            facts=FileFactsProvider(settings.facts_dir) if settings.facts_dir else None,
+            idle_reset=timedelta(minutes=settings.context_idle_reset_minutes) or None,
+            budget=TokenBudget(
+                tokens=settings.context_budget_tokens,
+                reply_reserve=settings.reply_reserve_tokens,
+                keep_recent=settings.keep_recent_turns,
+                counter=counter,
+            ),
+        )
+        GuardrailCollector(cache, screening, context).register(registry)
         pipeline = build_pipeline(
             store=store,
             ladder=ladder,
@@ -137,18 +149,7 @@ async def open_runtime(
             history_limit=settings.history_limit,
             bot_name=settings.bot_name,
             screening=screening,
-            context=ContextStage(
-                store,
-                history_limit=settings.history_limit,
-                facts=FileFactsProvider(settings.facts_dir) if settings.facts_dir else None,
-                idle_reset=timedelta(minutes=settings.context_idle_reset_minutes) or None,
-                budget=TokenBudget(
-                    tokens=settings.context_budget_tokens,
-                    reply_reserve=settings.reply_reserve_tokens,
-                    keep_recent=settings.keep_recent_turns,
-                    counter=counter,
-                ),
-            ),
+            context=context,
             cache=cache,
         )
         gateway = Gateway(pipeline, system_prompt=settings.system_prompt)

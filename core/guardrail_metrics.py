@@ -1,4 +1,4 @@
-"""Exports the cache's and the input screen's own counters to Prometheus at scrape time.
+"""Exports the cache's, the input screen's and the context budget's counters at scrape time.
 
 Those stages keep plain counters (cheap on every turn); this collector reads them only when
 ``/metrics`` is scraped, so the hot path never touches the Prometheus client.
@@ -14,6 +14,7 @@ from prometheus_client.registry import Collector
 
 from core.guardrails.screening import ScreeningStage
 from core.stages.cache import CacheStage
+from core.stages.context import ContextStage
 
 # Cache counters that only grow; the rest (entries, hit_rate) are gauges.
 _CACHE_COUNTERS = ("hits", "misses", "stores", "evictions", "expirations", "not_stored")
@@ -22,9 +23,15 @@ _CACHE_COUNTERS = ("hits", "misses", "stores", "evictions", "expirations", "not_
 class GuardrailCollector(Collector):
     """Cache hits and savings, and input-screening flags, as Prometheus metrics."""
 
-    def __init__(self, cache: CacheStage | None, screening: ScreeningStage | None) -> None:
+    def __init__(
+        self,
+        cache: CacheStage | None,
+        screening: ScreeningStage | None,
+        context: ContextStage | None = None,
+    ) -> None:
         self._cache = cache
         self._screening = screening
+        self._context = context
 
     def register(self, registry: CollectorRegistry) -> None:
         registry.register(self)
@@ -51,6 +58,17 @@ class GuardrailCollector(Collector):
             )
             yield GaugeMetricFamily(
                 "bastion_cache_entries", "Answers in the cache.", value=values.get("entries", 0)
+            )
+        if self._context is not None:
+            yield CounterMetricFamily(
+                "bastion_context_trimmed_tokens",
+                "History tokens left out of prompts to fit the token budget.",
+                value=self._context.trimmed_tokens,
+            )
+            yield CounterMetricFamily(
+                "bastion_context_trimmed_turns",
+                "Turns whose history was trimmed to fit the token budget.",
+                value=self._context.trimmed_turns,
             )
         if self._screening is not None:
             flags = CounterMetricFamily(

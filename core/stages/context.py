@@ -80,6 +80,9 @@ class ContextStage:
         self._budget = budget
         # Token count and importance of each stored message, worked out once per message.
         self._weights: BoundedCache[BudgetedMessage] = BoundedCache(max_entries=200_000)
+        # What trimming left out of prompts, for the metrics (tokens saved by the budget).
+        self.trimmed_turns = 0
+        self.trimmed_tokens = 0
         self._clock = clock
 
     async def __call__(self, turn: Turn, call_next: Next) -> Reply:
@@ -141,6 +144,9 @@ class ContextStage:
             keep_recent=budget.keep_recent,
             counter=budget.counter,
         )
+        if plan.dropped:
+            self.trimmed_turns += 1
+            self.trimmed_tokens += plan.dropped_tokens
         return plan.messages
 
     def _weighed(self, stored: StoredMessage, counter: TokenCounter) -> BudgetedMessage:
