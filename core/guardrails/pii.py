@@ -120,6 +120,13 @@ def _iban(match: re.Match[str]) -> PiiHit | None:
     return None
 
 
+def find_emails(text: str) -> frozenset[str]:
+    """Every e-mail address in ``text``, lower case."""
+    return (
+        frozenset(m.group().lower() for m in _EMAIL.finditer(text)) if "@" in text else frozenset()
+    )
+
+
 def find_pii(text: str) -> list[PiiHit]:
     """Every piece of personal data in ``text``; the first kind to claim a span keeps it."""
     hits: list[PiiHit] = []

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -63,8 +64,9 @@ class ValidatorRules:
     # Words that name a fact in a sentence ("store credit" for ``balance``). A fact's own name,
     # underscores read as spaces, always counts too.
     synonyms: Mapping[str, tuple[str, ...]] = field(default_factory=lambda: _NO_SYNONYMS)
-    # Addresses at these domains are the business's own, never someone's personal data.
-    allowed_email_domains: tuple[str, ...] = ()
+    # The business's own published addresses (exact, lower case), never someone's personal data.
+    # Whole domains are not allowed: "p.vos@shop.example" is a person even on the shop's domain.
+    allowed_emails: tuple[str, ...] = ()
     # This many consecutive words of the system prompt in a reply is a leak.
     prompt_leak_words: int = 10
     # A figure states a fact when the fact's name is at most this many characters away.
@@ -81,6 +83,41 @@ class ValidatorRules:
         names = {own, *(s.lower() for s in self.synonyms.get(fact, ()))}
         return tuple(sorted((n for n in names if n), key=len, reverse=True))
 
+    def topic_words(self, fact: str) -> frozenset[str]:
+        """Single words that show a sentence is about what ``fact`` names, wherever they stand.
+
+        The words of the fact's own key that name a thing ("refund" in ``refund_date``, not
+        "date"), the words of its synonyms, and the vocabulary of every configured fact that
+        shares such a word with it: ``expected_delivery`` borrows "arrive" from ``delivery_date``.
+        """
+        own = _key_words(fact)
+        words = set(own) | _phrase_words(self.synonyms.get(fact, ()))
+        for other, phrases in self.synonyms.items():
+            if other != fact and own & _key_words(other):
+                words |= _key_words(other) | _phrase_words(phrases)
+        return frozenset(words)
+
+
+# Words that say which attribute of a thing a fact holds, or glue a phrase together, rather than
+# name the thing: "last_order_total" is about the order, not about "last" or "total".
+_NOT_TOPICS = frozenset(
+    {
+        "a", "an", "the", "of", "in", "on", "at", "to", "for", "by", "and", "or", "your", "my",
+        "our", "is", "was", "came", "has", "have", "last", "first", "latest", "previous", "next",
+        "current", "expected", "estimated", "date", "day", "time", "amount", "total", "value",
+        "sum", "number", "no", "id", "code", "status",
+    }
+)  # fmt: skip
+_WORD = re.compile(r"[a-z]+")
+
+
+def _phrase_words(phrases: tuple[str, ...] | list[str]) -> set[str]:
+    return {w for p in phrases for w in _WORD.findall(p.lower()) if w not in _NOT_TOPICS}
+
+
+def _key_words(fact: str) -> set[str]:
+    return _phrase_words([fact.replace("_", " ")])
+
 
 def load_validator_rules(path: Path) -> ValidatorRules:
     """Read the rules file; any problem is a ``ConfigurationError`` naming the setting."""
@@ -93,20 +130,23 @@ def load_validator_rules(path: Path) -> ValidatorRules:
     known = {
         "actions",
         "fact_synonyms",
-        "allowed_email_domains",
+        "allowed_emails",
         "prompt_leak_words",
         "claim_window_chars",
         "dates",
     }
+    if "allowed_email_domains" in document:
+        raise ConfigurationError(
+            SETTING,
+            f"{path}: allowed_email_domains is gone; list exact addresses under allowed_emails",
+        )
     unknown = sorted(set(document) - known)
     if unknown:
         raise ConfigurationError(SETTING, f"{path}: unknown keys {unknown}")
     return ValidatorRules(
         actions=_actions(path, document.get("actions") or {}),
         synonyms=_synonyms(path, document.get("fact_synonyms") or {}),
-        allowed_email_domains=tuple(
-            d.lower() for d in _strings(path, "allowed_email_domains", document)
-        ),
+        allowed_emails=tuple(a.lower() for a in _strings(path, "allowed_emails", document)),
         prompt_leak_words=_positive(path, "prompt_leak_words", document, default=10),
         claim_window=_positive(path, "claim_window_chars", document, default=60),
         day_first=_day_first(path, document.get("dates", "day_first")),

@@ -14,16 +14,15 @@ from dataclasses import dataclass
 from functools import cached_property
 
 from core.errors import ValidationFailed
-from core.guardrails.figures import Money, find_money
+from core.guardrails.figures import Day, Money, find_days, find_money
 from core.guardrails.grounding import FactFigures, FigureChecker
 from core.guardrails.leaks import PromptLeakCheck, find_secrets
-from core.guardrails.pii import PiiHit, find_pii
+from core.guardrails.pii import PiiHit, find_emails, find_pii
 from core.guardrails.rules import Action, Reason, ValidatorRules
 from core.guardrails.shape import shape_problem
 from core.model import Turn
 
 _NOT_ALNUM = re.compile(r"[^0-9A-Za-z]+")
-_EMAIL_IN_TEXT = re.compile(r"[\w.%+-]+@([A-Za-z0-9.-]+\.[A-Za-z]{2,})")
 
 REDACTED = {
     Reason.PII_EMAIL: "[email removed]",
@@ -53,13 +52,14 @@ class Review:
 class _Known:
     """What a turn already holds (message, history, facts), scanned only when a check asks."""
 
-    def __init__(self, turn: Turn) -> None:
+    def __init__(self, turn: Turn, *, day_first: bool) -> None:
+        self._day_first = day_first
         self._texts = (turn.message.text, *(m.text for m in turn.history), *turn.facts.values())
         self._conversation = (turn.message.text, *(m.text for m in turn.history))
 
     @cached_property
-    def lowered(self) -> str:
-        return "\n".join(self._texts).lower()
+    def emails(self) -> frozenset[str]:
+        return find_emails("\n".join(self._texts))
 
     @cached_property
     def compact(self) -> str:
@@ -68,6 +68,14 @@ class _Known:
     @cached_property
     def amounts(self) -> tuple[Money, ...]:
         return tuple(f.value for text in self._conversation for f in find_money(text))
+
+    @cached_property
+    def days(self) -> tuple[Day, ...]:
+        return tuple(
+            f.value
+            for text in self._conversation
+            for f in find_days(text, day_first=self._day_first)
+        )
 
 
 class OutputValidator:
@@ -89,13 +97,10 @@ class OutputValidator:
         self._secrets = tuple(secrets)
         self._max_chars = max_chars
         joined = "\n".join(reference_texts)
-        self._reference_lowered = joined.lower()
         self._reference_compact = _NOT_ALNUM.sub("", joined).upper()
         self._reference_amounts = tuple(f.value for f in find_money(joined))
-        self._own_domains = frozenset(
-            {d.lower() for d in rules.allowed_email_domains}
-            | {m.group(1).lower() for m in _EMAIL_IN_TEXT.finditer(joined)}
-        )
+        self._reference_days = tuple(f.value for f in find_days(joined, day_first=rules.day_first))
+        self._own_emails = frozenset(a.lower() for a in rules.allowed_emails) | find_emails(joined)
         self._prompt = PromptLeakCheck(rules.prompt_leak_words, reference_texts)
         self._figures = FigureChecker(rules)
 
@@ -122,7 +127,7 @@ class OutputValidator:
         if leaked is not None:
             words = self._rules.prompt_leak_words
             return Review(text, Problem(Reason.PROMPT_LEAK, f"{words}+ words of the prompt"))
-        known = _Known(turn)
+        known = _Known(turn, day_first=self._rules.day_first)
         hits = [h for h in find_pii(text) if not self._is_known(h, known)]
         to_blank: list[tuple[int, int, str]] = []
         for hit in hits:
@@ -134,19 +139,20 @@ class OutputValidator:
         if to_blank:
             text = _blank(text, to_blank)
         figures = FactFigures.of(turn.facts)
-        problem = self._figures.check(text, figures, lambda m: self._supported(m, figures, known))
+        problem = self._figures.check(
+            text,
+            figures,
+            lambda m: self._supported(m, figures, known),
+            lambda d: any(d.same_as(o) for o in (*known.days, *self._reference_days)),
+        )
         if problem is not None:
             return Review(text, Problem(problem.reason, problem.detail), tuple(redacted))
         return Review(text, None, tuple(redacted))
 
     def _is_known(self, hit: PiiHit, known: _Known) -> bool:
         if hit.reason is Reason.PII_EMAIL:
-            domain = hit.key.rpartition("@")[2]
-            return (
-                domain in self._own_domains
-                or hit.key in known.lowered
-                or hit.key in self._reference_lowered
-            )
+            # Only the very address: a name on the shop's own domain is still a person's.
+            return hit.key in self._own_emails or hit.key in known.emails
         # Phone numbers are compared on their last nine digits, so "+31 10 555 0142" and
         # "010 555 0142" are the same number.
         key = hit.key[-9:] if hit.reason is Reason.PII_PHONE else hit.key

@@ -66,7 +66,7 @@ def validator(
         ValidatorRules(
             actions=actions or {},
             synonyms=rules.synonyms,
-            allowed_email_domains=rules.allowed_email_domains,
+            allowed_emails=rules.allowed_emails,
         ),
         reference_texts=kb_answers(),
         secrets=["sk-test-51Zx9QwErTy"],
@@ -272,6 +272,7 @@ def test_the_shipped_rules_load() -> None:
         "prompt_leak_words: 0",
         "dates: whenever",
         "surprise: 1",
+        "allowed_email_domains: [shop.example]",
         "[not, a, mapping]",
         "actions: {",
     ],
@@ -337,3 +338,126 @@ def test_a_1000_character_reply_validates_in_under_a_millisecond() -> None:
         timings.append(time.perf_counter() - started)
     timings.sort()
     assert timings[len(timings) // 2] < 0.001
+
+
+# ------------------------------------------------------------------ blind-set gaps, generalised
+
+
+@pytest.mark.parametrize(
+    ("text", "facts"),
+    [
+        # A date without a year still contradicts the day of the fact it states.
+        ("Your order NW-20231 went out to you on 21 November.", DEMO_FACTS),
+        ("Order NW-20231 reached our depot on Nov 9th.", DEMO_FACTS),
+        # Fact names come from the key itself too, and from configured facts sharing a word.
+        ("Your exchange was approved on 2 December 2026.", {"exchange_date": "2026-12-04"}),
+        ("Your delivery is now planned for 12 November.", {"estimated_delivery": "2026-11-14"}),
+        ("It will arrive at your door on 28 November.", {"delivery_eta": "2026-11-26"}),
+    ],
+)
+async def test_a_date_that_matches_no_fact_it_talks_about_is_a_wrong_figure(
+    text: str, facts: Mapping[str, str]
+) -> None:
+    assert await rejected_with(text, turn(facts=facts)) == Reason.WRONG_FIGURE
+
+
+@pytest.mark.parametrize(
+    ("text", "facts"),
+    [
+        ("Your exchange was approved on 4 December.", {"exchange_date": "2026-12-04"}),
+        ("Gift cards bought before 20 December reach you before Christmas.", DEMO_FACTS),
+        ("We are closed on 25 December, your order is safe with us.", DEMO_FACTS),
+    ],
+)
+async def test_dates_that_agree_or_state_no_fact_of_the_user_pass(
+    text: str, facts: Mapping[str, str]
+) -> None:
+    assert await validator().validate(text, turn(facts=facts)) == text
+
+
+async def test_a_date_the_user_gave_is_not_contradicted_by_a_fact() -> None:
+    text = "Your refund from 6 November is being processed."
+    current = turn("I asked for a refund on 6 November", facts={"refund_date": "2026-11-10"})
+    assert await validator().validate(text, current) == text
+
+
+@pytest.mark.parametrize(
+    ("text", "facts"),
+    [
+        ("There is still $71.45 sitting on your account.", DEMO_FACTS),
+        ("Your most recent order, NW-20231, cost €98.09 in all.", DEMO_FACTS),
+        ("Your voucher still holds €14.00.", {"voucher_balance": "€41.00"}),
+    ],
+)
+async def test_an_amount_in_a_sentence_about_a_money_fact_is_a_wrong_figure(
+    text: str, facts: Mapping[str, str]
+) -> None:
+    assert await rejected_with(text, turn(facts=facts)) == Reason.WRONG_FIGURE
+
+
+async def test_an_invented_amount_in_a_general_sentence_stays_unsupported() -> None:
+    text = "Orders above €750 come with a free tote bag."
+    assert await rejected_with(text) == Reason.UNSUPPORTED_AMOUNT
+
+
+def test_topic_words_come_from_the_key_and_related_synonyms() -> None:
+    rules = load_validator_rules(RULES_PATH)
+    assert {"refund"} <= rules.topic_words("refund_date")
+    assert "date" not in rules.topic_words("refund_date")
+    assert {"delivery", "arrive"} <= rules.topic_words("expected_delivery")
+    assert {"gift", "card", "balance", "account"} <= rules.topic_words("gift_card_balance")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Our complaints officer m.dekker@northwindgoods.example will get back to you.",
+        "Please write to s@ziggo.nl instead.",
+    ],
+)
+async def test_an_address_not_given_verbatim_is_personal_data_even_on_our_domain(
+    text: str,
+) -> None:
+    current = turn("My address is jans@ziggo.nl")
+    assert await rejected_with_rules(text, current) == Reason.PII_EMAIL
+
+
+async def test_the_shops_published_addresses_pass() -> None:
+    text = "Mail invoices@northwindgoods.example or support@northwindgoods.example for help."
+    assert await validator().validate(text, turn()) == text
+
+
+async def rejected_with_rules(text: str, current: Turn) -> str:
+    check = validator(actions={Reason.PII_EMAIL: Action.REJECT})
+    with pytest.raises(ValidationFailed) as caught:
+        await check.validate(text, current)
+    return caught.value.reason
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "We have packed your jacket and the courier should",
+        "Returns are accepted if you send them back with",
+        "Our shop is open every day except",
+        "Exchanges are free for every",
+        "You can collect your parcel from",
+        "The discount applies to orders worth over",
+    ],
+)
+async def test_a_reply_ending_in_a_word_that_needs_more_is_truncated(text: str) -> None:
+    assert await rejected_with(text) == Reason.TRUNCATED
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Yes, we can",
+        "Is there anything else I can help you with",
+        "I'd be happy to",
+        "The summer sale is over",
+        "Let me know if there is anything I can do",
+    ],
+)
+async def test_elliptical_endings_without_a_full_stop_pass(text: str) -> None:
+    assert await validator().validate(text, turn()) == text
