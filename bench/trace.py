@@ -6,8 +6,9 @@ message goes through the production wiring (``open_runtime``: screening, context
 idle reset and token budget, response cache, the ladder with rules-first, validation) to a fake
 OpenAI server on 127.0.0.1. Message times are simulated, so visits really are hours apart.
 
-It runs twice, with the savings off and on, and prints provider calls, input tokens sent (counted
-with tiktoken on what the fake received), and the cost at gpt-4o-mini prices. Asserts nothing.
+It runs with no saving, each saving alone, then all, and prints provider calls, input tokens
+sent (counted with tiktoken on what the fake received) and the cost saved at gpt-4o-mini prices
+against the first run. Asserts nothing.
 
     python bench/trace.py [--messages 2000 --users 400 --visits 600 --budget 8000]
 """
@@ -57,7 +58,28 @@ class Outcome:
         return (self.input_tokens * PRICE_IN + self.calls * OUTPUT_TOKENS * PRICE_OUT) / 1e6
 
 
-async def replay(args: argparse.Namespace, folder: Path, saving: bool) -> Outcome:
+# Each saving on its own, then all together; "none" is the baseline.
+RUNS: dict[str, dict[str, Any]] = {
+    "none": {},
+    "cache only": {"cache_enabled": True},
+    "rules first only": {"rules_first_confidence": 0.9},
+    "idle reset + budget only": {"context_idle_reset_minutes": 30, "context_budget_tokens": 0},
+    "all": {
+        "cache_enabled": True,
+        "rules_first_confidence": 0.9,
+        "context_idle_reset_minutes": 30,
+        "context_budget_tokens": 0,
+    },
+}
+BASELINE = {
+    "cache_enabled": False,
+    "rules_first_confidence": 0,
+    "context_idle_reset_minutes": 0,
+    "context_budget_tokens": 1_000_000,
+}
+
+
+async def replay(args: argparse.Namespace, folder: Path, label: str) -> Outcome:
     events = generate(args.seed, args.users, args.messages, args.visits)
     facts = folder / "facts" / "trace"
     facts.mkdir(parents=True, exist_ok=True)
@@ -70,16 +92,19 @@ async def replay(args: argparse.Namespace, folder: Path, saving: bool) -> Outcom
         llm.openai.script(*[ok(ANSWER, usage=(300, OUTPUT_TOKENS))] * (2 * len(events)))
         settings = load_settings(
             _env_file=None,
-            database_url=f"sqlite:///{folder / ('on.db' if saving else 'off.db')}",
+            database_url=f"sqlite:///{folder / (label.replace(' ', '_') + '.db')}",
             providers="openai,rules,handoff",
             openai_api_key=VALID_KEY,
             openai_base_url=llm.openai_base_url,
             facts_dir=str(folder / "facts"),
-            cache_enabled=saving,
-            rules_first_confidence=0.9 if saving else 0,
-            context_idle_reset_minutes=30 if saving else 0,
-            context_budget_tokens=args.budget if saving else 1_000_000,
             log_level="ERROR",
+            **{
+                **BASELINE,
+                **{
+                    key: (args.budget if key == "context_budget_tokens" else value)
+                    for key, value in RUNS[label].items()
+                },
+            },
         )
         start = datetime.now(UTC)
         started = time.perf_counter()
@@ -98,7 +123,6 @@ async def replay(args: argparse.Namespace, folder: Path, saving: bool) -> Outcom
         elapsed = time.perf_counter() - started
         sent = [request.body for request in llm.openai.requests if request.body]
     tokens = sum(_prompt_tokens(body, counter.count) for body in sent)
-    label = "savings on " if saving else "savings off"
     return Outcome(label, len(events), len(sent), tokens, elapsed)
 
 
@@ -116,22 +140,19 @@ def main() -> None:
     args = parser.parse_args()
     configure_logging("ERROR", "text")
     with tempfile.TemporaryDirectory() as folder:
-        off = asyncio.run(replay(args, Path(folder), saving=False))
-        on = asyncio.run(replay(args, Path(folder), saving=True))
+        runs = [asyncio.run(replay(args, Path(folder), label)) for label in RUNS]
+    base = runs[0]
     print(
-        f"trace: {off.messages} messages, {args.users} users, {args.visits} visits "
+        f"trace: {base.messages} messages, {args.users} users, {args.visits} visits "
         f"(seed {args.seed}), budget {args.budget} tokens"
     )
-    for run in (off, on):
+    print(f"  {'savings':<26}{'calls':>7}{'saved':>8}{'input tokens':>14}{'saved':>8}{'cost':>10}")
+    for run in runs:
         print(
-            f"  {run.label}: {run.calls:5d} provider calls, {run.input_tokens:8d} input tokens, "
-            f"${run.cost:.4f}  ({run.seconds:.1f} s)"
+            f"  {run.label:<26}{run.calls:>7}{1 - run.calls / base.calls:>8.1%}"
+            f"{run.input_tokens:>14}{1 - run.input_tokens / base.input_tokens:>8.1%}"
+            f"{1 - run.cost / base.cost:>10.1%}"
         )
-    print(
-        f"  saved: {1 - on.calls / off.calls:.1%} of provider calls, "
-        f"{1 - on.input_tokens / off.input_tokens:.1%} of input tokens, "
-        f"{1 - on.cost / off.cost:.1%} of cost"
-    )
 
 
 if __name__ == "__main__":
