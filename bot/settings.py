@@ -184,9 +184,19 @@ class Settings(BaseSettings):
         return None
 
     @model_validator(mode="after")
-    def _reserve_fits(self) -> Settings:
+    def _budgets_fit(self) -> Settings:
+        # Each message starts with the variable to change: load_settings reports it by name.
         if self.reply_reserve_tokens >= self.context_budget_tokens:
             raise ValueError("REPLY_RESERVE_TOKENS must be smaller than CONTEXT_BUDGET_TOKENS")
+        if self.max_reply_tokens > self.reply_reserve_tokens:
+            raise ValueError("MAX_REPLY_TOKENS must fit in REPLY_RESERVE_TOKENS")
+        if "local" in self.providers and self.context_budget_tokens > self.local_context_size:
+            raise ValueError(
+                "CONTEXT_BUDGET_TOKENS must not exceed LOCAL_CONTEXT_SIZE when local is a rung"
+            )
+        # A rough count (4 characters a token) is enough to catch a prompt that cannot fit.
+        if len(self.system_prompt) / 4 > self.context_budget_tokens - self.reply_reserve_tokens:
+            raise ValueError("SYSTEM_PROMPT alone is longer than CONTEXT_BUDGET_TOKENS allows")
         return self
 
     @property
@@ -217,7 +227,10 @@ def load_settings(**overrides: Any) -> Settings:
         return Settings(**overrides)
     except ValidationError as exc:
         error = exc.errors(include_url=False)[0]
-        field = str(error["loc"][0]) if error["loc"] else "settings"
+        if not error["loc"]:  # a check across settings: its message starts with the variable
+            variable, _, problem = str(error["msg"]).removeprefix("Value error, ").partition(" ")
+            raise ConfigurationError(variable, problem) from None
+        field = str(error["loc"][0])
         raise ConfigurationError(field.upper(), _explain(error, field)) from None
 
 

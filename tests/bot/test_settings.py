@@ -93,3 +93,29 @@ def test_env_example_lists_every_setting_with_a_default_and_meaning() -> None:
 def test_env_example_as_a_dotenv_file_is_valid() -> None:
     settings = load_settings(_env_file=ROOT / ".env.example")
     assert settings.providers == ("openai", "anthropic", "rules", "handoff")
+
+
+@pytest.mark.parametrize(
+    ("values", "variable"),
+    [
+        ({"REPLY_RESERVE_TOKENS": "9000"}, "REPLY_RESERVE_TOKENS"),
+        ({"MAX_REPLY_TOKENS": "2000"}, "MAX_REPLY_TOKENS"),
+        ({"SYSTEM_PROMPT": "x" * 40_000}, "SYSTEM_PROMPT"),
+        (
+            {
+                "PROVIDERS": "local,rules",
+                "LOCAL_MODEL_PATH": "m.gguf",
+                "LOCAL_CONTEXT_SIZE": "2048",
+            },
+            "CONTEXT_BUDGET_TOKENS",
+        ),
+    ],
+)
+def test_settings_that_cannot_work_together_name_the_one_to_change(
+    monkeypatch: pytest.MonkeyPatch, values: dict[str, str], variable: str
+) -> None:
+    for name, value in values.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ConfigurationError) as caught:
+        load_settings(_env_file=None)
+    assert caught.value.variable == variable

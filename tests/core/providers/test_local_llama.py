@@ -244,6 +244,7 @@ async def test_the_configured_local_rung_answers_through_the_whole_bot(
         providers="local,rules,handoff",
         local_model_path=str(smollm2),
         max_reply_tokens=16,
+        context_budget_tokens=2048,
         provider_timeout_seconds=30,
     )
     async with open_runtime(settings) as runtime:
