@@ -16,6 +16,7 @@ class BoundedCache(Generic[V]):
             raise ValueError("max_entries must be at least 1")
         self._max = max_entries
         self._entries: OrderedDict[str, V] = OrderedDict()
+        self.evictions = 0  # entries pushed out by the bound, for metrics
 
     def __len__(self) -> int:
         return len(self._entries)
@@ -31,6 +32,10 @@ class BoundedCache(Generic[V]):
         self._entries.move_to_end(key)
         if len(self._entries) > self._max:
             self._entries.popitem(last=False)
+            self.evictions += 1
+
+    def pop(self, key: str) -> None:
+        self._entries.pop(key, None)
 
     def clear(self) -> None:
         self._entries.clear()

@@ -11,10 +11,10 @@ import hashlib
 import re
 import time
 import unicodedata
-from collections import OrderedDict
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from core.cache_lru import BoundedCache
 from core.model import Usage
 
 # Punctuation a user adds or leaves out at the end without changing the question.
@@ -111,11 +111,10 @@ class ResponseCache:
         self._max = max_entries
         self._ttl = ttl_seconds
         self._clock = clock
-        self._entries: OrderedDict[str, _Entry] = OrderedDict()
+        self._entries: BoundedCache[_Entry] = BoundedCache(max_entries)
         self._hits = 0
         self._misses = 0
         self._stores = 0
-        self._evictions = 0
         self._expirations = 0
         self._saved_input = 0
         self._saved_output = 0
@@ -134,13 +133,12 @@ class ResponseCache:
         entry = self._entries.get(key)
         if entry is not None and self._clock() - entry.stored_at >= self._ttl:
             # Expired entries are dropped when met; the LRU bound caps the ones never met again.
-            del self._entries[key]
+            self._entries.pop(key)
             self._expirations += 1
             entry = None
         if entry is None:
             self._misses += 1
             return None
-        self._entries.move_to_end(key)
         self._hits += 1
         usage = entry.answer.usage
         self._saved_input += usage.input_tokens
@@ -150,13 +148,8 @@ class ResponseCache:
 
     def put(self, question: str, context_version: str, answer: CachedAnswer) -> None:
         """Store (or refresh) an answer, evicting the least recently used entry when full."""
-        key = cache_key(question, context_version)
-        self._entries[key] = _Entry(answer, self._clock())
-        self._entries.move_to_end(key)
+        self._entries.put(cache_key(question, context_version), _Entry(answer, self._clock()))
         self._stores += 1
-        while len(self._entries) > self._max:
-            self._entries.popitem(last=False)
-            self._evictions += 1
 
     def clear(self) -> None:
         """Forget every answer (counters are kept: they describe the process, not the map)."""
@@ -167,7 +160,7 @@ class ResponseCache:
             hits=self._hits,
             misses=self._misses,
             stores=self._stores,
-            evictions=self._evictions,
+            evictions=self._entries.evictions,
             expirations=self._expirations,
             entries=len(self._entries),
             saved_input_tokens=self._saved_input,
