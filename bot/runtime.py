@@ -17,7 +17,7 @@ from bot.providers import llm_provider
 from bot.settings import LLM_PROVIDERS, Settings
 from bot.wiring import build_pipeline
 from core.cache import ResponseCache
-from core.context import TiktokenCounter, TokenCounter, counter_for
+from core.context import TiktokenCounter, TokenCounter, budgeted, counter_for
 from core.gateway import Gateway
 from core.guardrail_metrics import GuardrailCollector
 from core.guardrails.facts import FileFactsProvider
@@ -30,6 +30,7 @@ from core.ladder.health import HealthMonitor
 from core.ladder.ladder import FallbackLadder, LadderSettings, LlmRung
 from core.ladder.retry import RetryPolicy
 from core.metrics import PrometheusTurnMetrics
+from core.model import Role
 from core.ports import Provider
 from core.pricing import load_pricing
 from core.providers.rules import RulesProvider, load_knowledge_base
@@ -67,7 +68,13 @@ async def open_runtime(
             ]
         kb = load_knowledge_base(settings.knowledge_base_path)
         rules = RulesProvider(kb, settings.rules_min_confidence) if "rules" in names else None
-        store = await stack.enter_async_context(SqliteStore(settings.sqlite_path))
+        counter = await _token_counter(settings, llm)
+
+        def weigh(role: Role, text: str) -> tuple[int, float]:
+            weighed = budgeted(role, text, counter)
+            return weighed.tokens, weighed.importance
+
+        store = await stack.enter_async_context(SqliteStore(settings.sqlite_path, weigh))
         ladder_settings = LadderSettings(
             deadline=settings.turn_deadline_seconds,
             attempt_timeout=settings.provider_timeout_seconds,
@@ -115,7 +122,6 @@ async def open_runtime(
         )
         if ladder.rungs:
             stack.callback(_start_probes(health, settings.health_check_seconds).shutdown, False)
-        counter = await _token_counter(settings, llm)
         registry = CollectorRegistry()
         screening = ScreeningStage(
             InputScreen(), RiskLedger(settings.risk_half_life_seconds, settings.risk_max_users)

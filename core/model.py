@@ -131,6 +131,9 @@ class StoredMessage:
     role: Role
     text: str
     created_at: datetime
+    # Worked out when the message was stored (None for rows from before that was done).
+    tokens: int | None = None
+    importance: float | None = None
 
 
 @dataclass(frozen=True, slots=True)

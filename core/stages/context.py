@@ -126,7 +126,9 @@ class ContextStage:
 
     async def _fit(self, turn: Turn, budget: TokenBudget) -> tuple[ChatMessage, ...]:
         """The prompt trimmed to the budget, dropping the least important old messages first."""
-        unseen = [m for m in turn.history if self._weights.get(str(m.id)) is None]
+        unseen = [
+            m for m in turn.history if m.tokens is None and self._weights.get(str(m.id)) is None
+        ]
         if len(unseen) > COLD_BATCH:
             # A conversation seen for the first time since start-up: weigh it off the loop,
             # then file the results here (the cache itself is only touched on the loop).
@@ -150,6 +152,9 @@ class ContextStage:
         return plan.messages
 
     def _weighed(self, stored: StoredMessage, counter: TokenCounter) -> BudgetedMessage:
+        if stored.tokens is not None and stored.importance is not None:
+            return BudgetedMessage(stored.role, stored.text, stored.tokens, stored.importance)
+        # Rows stored before weights were kept, or by a store that does not keep them.
         weighed = self._weights.get(str(stored.id))
         if weighed is None:
             weighed = budgeted(stored.role, stored.text, counter)

@@ -78,6 +78,12 @@ MIGRATIONS: tuple[str, ...] = (
     """
     ALTER TABLE messages ADD COLUMN trail TEXT NOT NULL DEFAULT '';
     """,
+    # 4: each message's token count and importance, worked out once when it is stored, so
+    # fitting a long history to the token budget never re-reads or re-scores old messages.
+    """
+    ALTER TABLE messages ADD COLUMN tokens INTEGER;
+    ALTER TABLE messages ADD COLUMN importance REAL;
+    """,
 )
 
 

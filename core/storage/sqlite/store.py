@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +24,9 @@ from core.storage.sqlite.migrations import migrate
 
 MEMORY = ":memory:"
 
+# Token count and importance of a message, stored with it (see core/context).
+Weigher = Callable[[Role, str], tuple[int, float]]
+
 
 class SqliteStore:
     """Owns one aiosqlite connection from ``__aenter__`` to ``__aexit__``.
@@ -33,8 +36,9 @@ class SqliteStore:
     is one process per database file; several processes want PostgreSQL.
     """
 
-    def __init__(self, path: Path | str) -> None:
+    def __init__(self, path: Path | str, weigh: Weigher | None = None) -> None:
         self._path = str(path)
+        self._weigh = weigh
         self._db: aiosqlite.Connection | None = None
         self._write_lock = asyncio.Lock()
         self._resources = AsyncExitStack()
@@ -87,6 +91,9 @@ class SqliteStore:
                 await _rollback(db)
                 raise
 
+    def _weight(self, role: Role, text: str) -> tuple[int | None, float | None]:
+        return self._weigh(role, text) if self._weigh else (None, None)
+
     async def ping(self) -> None:
         """Raises if the database cannot answer a trivial query."""
         async with self.db.execute("SELECT 1") as cursor:
@@ -99,10 +106,18 @@ class SqliteStore:
             return await _fetch_id(
                 self.db,
                 """INSERT INTO messages (conversation_id, user_id, direction,
-                                         platform_message_id, text, created_at)
-                   VALUES (?, ?, 'in', ?, ?, ?)
+                                         platform_message_id, text, created_at, tokens,
+                                         importance)
+                   VALUES (?, ?, 'in', ?, ?, ?, ?, ?)
                    RETURNING id""",
-                (conversation_id, user_id, message.message_id, message.text, seen),
+                (
+                    conversation_id,
+                    user_id,
+                    message.message_id,
+                    message.text,
+                    seen,
+                    *self._weight(Role.USER, message.text),
+                ),
             )
 
     async def record_reply(self, message: IncomingMessage, reply: Reply, latency_ms: float) -> int:
@@ -112,8 +127,9 @@ class SqliteStore:
             cursor = await self.db.execute(
                 """INSERT INTO messages (conversation_id, user_id, direction, text, created_at,
                                          kind, outcome, provider, model, input_tokens,
-                                         output_tokens, cost_usd, latency_ms, trail)
-                   SELECT c.id, u.id, 'out', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
+                                         output_tokens, cost_usd, latency_ms, trail, tokens,
+                                         importance)
+                   SELECT c.id, u.id, 'out', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
                    FROM conversations c, users u
                    WHERE c.key = ? AND u.platform = ? AND u.platform_user_id = ?""",
                 (
@@ -128,6 +144,7 @@ class SqliteStore:
                     usage.cost_usd,
                     latency_ms,
                     " ".join(reply.trail),
+                    *self._weight(Role.ASSISTANT, reply.text),
                     chat.key,
                     user.platform,
                     user.user_id,
@@ -180,7 +197,7 @@ class SqliteStore:
 
     async def context(self, chat: ChatRef, limit: int) -> tuple[StoredMessage, ...]:
         async with self.db.execute(
-            """SELECT m.id, m.direction, m.text, m.created_at
+            """SELECT m.id, m.direction, m.text, m.created_at, m.tokens, m.importance
                FROM messages m JOIN conversations c ON c.id = m.conversation_id
                WHERE c.key = ? AND m.id > c.context_after AND m.outcome != 'failed'
                ORDER BY m.id DESC LIMIT ?""",
@@ -192,7 +209,7 @@ class SqliteStore:
     async def history(self, chat: ChatRef) -> tuple[StoredMessage, ...]:
         """Every stored message of a conversation, reset or not, oldest first."""
         async with self.db.execute(
-            """SELECT m.id, m.direction, m.text, m.created_at
+            """SELECT m.id, m.direction, m.text, m.created_at, m.tokens, m.importance
                FROM messages m JOIN conversations c ON c.id = m.conversation_id
                WHERE c.key = ? ORDER BY m.id""",
             (chat.key,),
@@ -317,10 +334,12 @@ def _user_key(user: UserRef) -> str:
 
 
 def _stored(row: sqlite3.Row | tuple[object, ...]) -> StoredMessage:
-    message_id, direction, text, created_at = row
+    message_id, direction, text, created_at, tokens, importance = row
     return StoredMessage(
         id=int(str(message_id)),
         role=Role.USER if direction == "in" else Role.ASSISTANT,
         text=str(text),
         created_at=datetime.fromisoformat(str(created_at)),
+        tokens=None if tokens is None else int(str(tokens)),
+        importance=None if importance is None else float(str(importance)),
     )

@@ -202,3 +202,19 @@ async def test_the_ladders_path_is_stored_with_the_reply(store: SqliteStore) -> 
     await store.record_reply(incoming, reply, latency_ms=1)
     async with store.db.execute("SELECT trail FROM messages WHERE direction = 'out'") as cursor:
         assert await cursor.fetchone() == ("openai:timeout anthropic:answered",)
+
+
+async def test_token_count_and_importance_are_kept_with_each_message(tmp_path: Path) -> None:
+    weighed: list[str] = []
+
+    def weigh(role: Role, text: str) -> tuple[int, float]:
+        weighed.append(text)
+        return len(text.split()), 0.9 if role is Role.USER else 0.2
+
+    async with SqliteStore(tmp_path / "w.db", weigh) as store:
+        incoming = message("my order NW-1 is late")
+        await store.record_incoming(incoming)
+        await store.record_reply(incoming, Reply("sorry to hear that"), latency_ms=1)
+        context = await store.context(incoming.chat, limit=10)
+    assert [(m.tokens, m.importance) for m in context] == [(5, 0.9), (4, 0.2)]
+    assert weighed == ["my order NW-1 is late", "sorry to hear that"]  # once, when stored
