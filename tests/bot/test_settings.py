@@ -17,8 +17,8 @@ def test_defaults_are_the_embedded_setup() -> None:
     settings = load_settings(_env_file=None)
     assert settings.sqlite_path == "data/bastion.db"
     assert settings.providers == ("openai", "anthropic", "rules", "handoff")
-    # No keys: the LLM rungs are skipped, the rules and people remain.
-    assert settings.configured_providers() == ("rules", "handoff")
+    # No keys and no OPS_TOKEN: the LLM rungs and the hand-off are skipped, the rules remain.
+    assert settings.configured_providers() == ("rules",)
     assert (settings.web_host, settings.web_port) == ("127.0.0.1", 8080)
     assert settings.knowledge_base_path.exists()
 
@@ -67,6 +67,7 @@ def test_values_are_read_from_a_dotenv_file(tmp_path: Path) -> None:
 def test_an_llm_runs_when_its_credentials_are_set(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("ANTHROPIC_API_KEY", "sk-ant-test")
     monkeypatch.setenv("OPENAI_BASE_URL", "http://127.0.0.1:11434/v1")  # Ollama needs no key
+    monkeypatch.setenv("OPS_TOKEN", "a-long-random-ops-token")
     settings = load_settings(_env_file=None)
     assert settings.configured_providers() == ("openai", "anthropic", "rules", "handoff")
     assert "sk-ant-test" in settings.secrets()

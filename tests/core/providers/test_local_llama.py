@@ -241,7 +241,7 @@ async def test_the_configured_local_rung_answers_through_the_whole_bot(
     smollm2: Path, make_settings: Callable[..., Settings]
 ) -> None:
     settings = make_settings(
-        providers="local,rules,handoff",
+        providers="local,rules",
         local_model_path=str(smollm2),
         max_reply_tokens=16,
         context_budget_tokens=2048,
