@@ -26,6 +26,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.figures import latency_summary
+from bench.unlimited import NO_RATE_LIMITS
 from bot.logs import configure_logging
 from bot.runtime import open_runtime
 from bot.settings import load_settings
@@ -40,6 +41,8 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
         settings = load_settings(
             _env_file=None,
             database_url=f"sqlite:///{folder / 'outage.db'}",
+            ops_token="bench-ops-token-0123456789",  # the hand-off rung needs it
+            **NO_RATE_LIMITS,
             openai_api_key=VALID_KEY,
             openai_base_url=llm.openai_base_url,
             anthropic_api_key=VALID_KEY,

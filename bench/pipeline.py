@@ -27,6 +27,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.figures import percentile
+from bench.unlimited import NO_RATE_LIMITS
 from bot.logs import configure_logging
 from bot.runtime import open_runtime
 from bot.settings import load_settings
@@ -83,7 +84,10 @@ def make_message(n: int, users: int) -> IncomingMessage:
 async def run(args: argparse.Namespace, db_path: Path) -> None:
     probes = Probes()
     settings = load_settings(
-        _env_file=None, database_url=f"sqlite:///{db_path}", history_limit=args.history
+        _env_file=None,
+        database_url=f"sqlite:///{db_path}",
+        history_limit=args.history,
+        **NO_RATE_LIMITS,
     )
     configure_logging("ERROR", "text")  # the scripted model has no price: one warning, not news
     # The production wiring, with the scripted provider as the only LLM rung.

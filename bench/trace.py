@@ -28,6 +28,7 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.cache_trace import generate
+from bench.unlimited import NO_RATE_LIMITS
 from bot.logs import configure_logging
 from bot.runtime import open_runtime
 from bot.settings import load_settings
@@ -93,7 +94,9 @@ async def replay(args: argparse.Namespace, folder: Path, label: str) -> Outcome:
         settings = load_settings(
             _env_file=None,
             database_url=f"sqlite:///{folder / (label.replace(' ', '_') + '.db')}",
+            **NO_RATE_LIMITS,
             providers="openai,rules,handoff",
+            ops_token="bench-ops-token-0123456789",  # the hand-off rung needs it
             openai_api_key=VALID_KEY,
             openai_base_url=llm.openai_base_url,
             facts_dir=str(folder / "facts"),

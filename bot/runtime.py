@@ -16,6 +16,7 @@ from prometheus_client import CollectorRegistry
 from bot.providers import llm_provider
 from bot.settings import LLM_PROVIDERS, Settings
 from bot.wiring import build_pipeline
+from core.admission import Admission
 from core.cache import ResponseCache
 from core.context import TiktokenCounter, TokenCounter, budgeted, counter_for
 from core.gateway import Gateway
@@ -34,6 +35,7 @@ from core.model import Role
 from core.ports import Provider
 from core.pricing import load_pricing
 from core.providers.rules import RulesProvider, load_knowledge_base
+from core.ratelimit import AdmissionLimits, Gcra, SlowDownNotices
 from core.stages.cache import CacheStage
 from core.stages.context import ContextStage, TokenBudget
 from core.storage.sqlite import SqliteStore
@@ -123,9 +125,9 @@ async def open_runtime(
         if ladder.rungs:
             stack.callback(_start_probes(health, settings.health_check_seconds).shutdown, False)
         registry = CollectorRegistry()
-        screening = ScreeningStage(
-            InputScreen(), RiskLedger(settings.risk_half_life_seconds, settings.risk_max_users)
-        )
+        # One ledger: screening writes each user's risk, admission reads it to shrink their rate.
+        ledger = RiskLedger(settings.risk_half_life_seconds, settings.risk_max_users)
+        screening = ScreeningStage(InputScreen(), ledger)
         cache = (
             CacheStage(
                 ResponseCache(settings.cache_max_entries, settings.cache_ttl_seconds),
@@ -146,7 +148,8 @@ async def open_runtime(
                 counter=counter,
             ),
         )
-        GuardrailCollector(cache, screening, context).register(registry)
+        admission = _admission(settings, ledger)
+        GuardrailCollector(cache, screening, context, admission).register(registry)
         pipeline = build_pipeline(
             store=store,
             ladder=ladder,
@@ -158,7 +161,7 @@ async def open_runtime(
             context=context,
             cache=cache,
         )
-        gateway = Gateway(pipeline, system_prompt=settings.system_prompt)
+        gateway = Gateway(pipeline, system_prompt=settings.system_prompt, admission=admission)
         # Everything loaded so far (SDKs, knowledge base, settings) lives as long as the process.
         # Freezing it keeps the cyclic GC from rescanning it: full collections over that heap
         # were 20-100 ms pauses, the whole of the pipeline's p99 (bench/pipeline.py).
@@ -174,6 +177,20 @@ async def _token_counter(settings: Settings, llm: Sequence[Provider]) -> TokenCo
     if isinstance(counter, TiktokenCounter):
         await asyncio.to_thread(counter.load)
     return counter
+
+
+def _admission(settings: Settings, ledger: RiskLedger) -> Admission:
+    keys = settings.rate_max_keys
+    return Admission(
+        AdmissionLimits(
+            Gcra(settings.rate_per_minute / 60, settings.rate_burst, max_keys=keys),
+            Gcra(settings.chat_rate_per_minute / 60, settings.chat_rate_burst, max_keys=keys),
+            Gcra(settings.global_rate_per_second, settings.global_rate_burst, max_keys=1),
+            ledger.risk,
+            min_scale=settings.rate_min_scale,
+        ),
+        SlowDownNotices(settings.slow_down_window_seconds, max_keys=keys),
+    )
 
 
 def _answer_version(settings: Settings, llm: Sequence[Provider], kb_version: str) -> str:

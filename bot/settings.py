@@ -70,6 +70,17 @@ class Settings(BaseSettings):
     cache_max_entries: int = Field(10_000, ge=1, le=10_000_000)
     cache_ttl_seconds: float = Field(86_400.0, gt=0, le=30 * 86_400)
     risk_half_life_seconds: float = Field(600.0, gt=0, le=30 * 86_400)
+
+    # Admission: per-user, per-chat and global rates (GCRA); a risky user's rate shrinks.
+    rate_per_minute: float = Field(20.0, gt=0, le=100_000)
+    rate_burst: int = Field(5, ge=1, le=100_000)
+    chat_rate_per_minute: float = Field(60.0, gt=0, le=1_000_000)
+    chat_rate_burst: int = Field(20, ge=1, le=1_000_000)
+    global_rate_per_second: float = Field(20.0, gt=0, le=1_000_000)
+    global_rate_burst: int = Field(40, ge=1, le=1_000_000)
+    rate_max_keys: int = Field(100_000, ge=1, le=100_000_000)
+    rate_min_scale: float = Field(0.2, gt=0, le=1)
+    slow_down_window_seconds: float = Field(60.0, gt=0, le=86_400)
     risk_max_users: int = Field(100_000, ge=1, le=100_000_000)
 
     # LLM providers: the names their own SDKs and docs use.

@@ -10,6 +10,7 @@ import asyncio
 
 from loguru import logger
 
+from core.admission import Admission
 from core.lanes import ConversationLanes
 from core.model import IncomingMessage, Reply, ReplyKind, Turn, TurnOutcome
 from core.ports import Next
@@ -20,9 +21,12 @@ SHUTTING_DOWN = "Bastion is restarting. Please send your message again in a minu
 class Gateway:
     """Runs each message through the pipeline, one turn at a time per conversation."""
 
-    def __init__(self, pipeline: Next, *, system_prompt: str = "") -> None:
+    def __init__(
+        self, pipeline: Next, *, system_prompt: str = "", admission: Admission | None = None
+    ) -> None:
         self._pipeline = pipeline
         self._system_prompt = system_prompt
+        self._admission = admission
         self._lanes = ConversationLanes()
         self._accepting = True
         self._in_flight = 0
@@ -40,6 +44,8 @@ class Gateway:
         """Answer ``message``; always returns a reply the user can see."""
         if not self._accepting:
             return Reply(SHUTTING_DOWN, kind=ReplyKind.NOTICE, outcome=TurnOutcome.FAILED)
+        if self._admission is not None and (refusal := self._admission.refuse(message)):
+            return refusal
         self._in_flight += 1
         self._idle.clear()
         try:

@@ -12,6 +12,7 @@ from prometheus_client import CollectorRegistry
 from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 
+from core.admission import Admission
 from core.guardrails.screening import ScreeningStage
 from core.stages.cache import CacheStage
 from core.stages.context import ContextStage
@@ -28,10 +29,12 @@ class GuardrailCollector(Collector):
         cache: CacheStage | None,
         screening: ScreeningStage | None,
         context: ContextStage | None = None,
+        admission: Admission | None = None,
     ) -> None:
         self._cache = cache
         self._screening = screening
         self._context = context
+        self._admission = admission
 
     def register(self, registry: CollectorRegistry) -> None:
         registry.register(self)
@@ -58,6 +61,12 @@ class GuardrailCollector(Collector):
             )
             yield GaugeMetricFamily(
                 "bastion_cache_entries", "Answers in the cache.", value=values.get("entries", 0)
+            )
+        if self._admission is not None:
+            yield CounterMetricFamily(
+                "bastion_admission_refused",
+                "Messages refused at admission (rate limits), before any work was done.",
+                value=self._admission.refused,
             )
         if self._context is not None:
             yield CounterMetricFamily(

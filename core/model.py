@@ -83,6 +83,7 @@ class TurnOutcome(StrEnum):
     UNKNOWN = "unknown"  # the rules tier honestly did not know
     COMMAND = "command"
     HANDED_OFF = "handed_off"  # a person from the team takes over
+    RATE_LIMITED = "rate_limited"  # refused at admission: too many messages too fast
     FAILED = "failed"  # the error boundary caught something
 
 
@@ -107,6 +108,11 @@ class Reply:
     usage: Usage = field(default_factory=Usage)
     # The fallback ladder's path to this reply: "openai:timeout", "anthropic:answered", ...
     trail: tuple[str, ...] = ()
+    # Refused at admission: seconds until the user may send again; None otherwise.
+    retry_after: float | None = None
+    # A platform adapter sends nothing for a silent reply (a flood gets one "slow down" per
+    # window, not one per message); an HTTP API still answers it (429).
+    silent: bool = False
 
 
 class Role(StrEnum):

@@ -41,7 +41,8 @@ class ConsoleChat:
             text = line.strip()
             if text:
                 reply = await self._sink.submit(self._message(text))
-                self._write(f"{_PREFIX[reply.kind]}> {reply.text}\n")
+                if not reply.silent:
+                    self._write(f"{_PREFIX[reply.kind]}> {reply.text}\n")
             self._write("you> ")
         self._write("\n")
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 from importlib import resources
 
 from starlette.requests import Request
@@ -27,6 +28,14 @@ def web_chat_routes(sink: MessageSink, max_chars: int) -> list[Route]:
         except BadChatRequest as bad:
             return JSONResponse(bad.body(), status_code=bad.status)
         reply = await sink.submit(message)
+        if reply.retry_after is not None:
+            # Refused at admission: HTTP clients get the standard signal to back off.
+            wait = max(1, math.ceil(reply.retry_after))
+            return JSONResponse(
+                {"error": {"code": "rate_limited", "message": reply.text}, "retry_after": wait},
+                status_code=429,
+                headers={"Retry-After": str(wait)},
+            )
         return JSONResponse(reply_body([reply]))
 
     return [Route("/", index, methods=["GET"]), Route("/api/chat", chat, methods=["POST"])]

@@ -153,3 +153,23 @@ async def test_metrics_count_turns(client: httpx.AsyncClient) -> None:
     assert 'bastion_turns_total{kind="answer",outcome="answered",provider="rules"} 1.0' in (
         metrics.text
     )
+
+
+async def test_a_flooding_user_gets_429_with_retry_after_and_others_are_not_slowed(
+    make_settings: Callable[..., Settings],
+) -> None:
+    settings = make_settings(rate_burst=2, rate_per_minute=6)  # one message every 10 s
+    async with open_runtime(settings) as runtime:
+        transport = httpx.ASGITransport(app=build_http_app(runtime))
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
+            flood = [
+                await client.post("/api/chat", json={"user_id": "flooder", "text": f"hi {n}"})
+                for n in range(5)
+            ]
+            other = await client.post("/api/chat", json={"user_id": "calm", "text": "hello"})
+    assert [r.status_code for r in flood] == [200, 200, 429, 429, 429]
+    refused = flood[2]
+    assert 1 <= int(refused.headers["retry-after"]) <= 10
+    assert refused.json()["error"]["code"] == "rate_limited"
+    assert "try again in" in refused.json()["error"]["message"]
+    assert other.status_code == 200

@@ -1,0 +1,177 @@
+"""Contract tests for admission limits: risk-scaled user limits, chat and global limits."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.guardrails.screening import RiskLedger
+from core.ratelimit.adaptive import AdmissionLimits, SlowDownNotices, risk_scale
+from core.ratelimit.gcra import Gcra
+
+
+class ManualClock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def no_risk(user_key: str) -> float:
+    return 0.0
+
+
+def limits(
+    clock: ManualClock,
+    *,
+    user: tuple[float, int] = (1.0, 10),
+    chat: tuple[float, int] = (100.0, 100),
+    global_: tuple[float, int] = (1000.0, 1000),
+    risk: RiskLedger | None = None,
+) -> AdmissionLimits:
+    return AdmissionLimits(
+        Gcra(*user, max_keys=1000, clock=clock),
+        Gcra(*chat, max_keys=1000, clock=clock),
+        Gcra(*global_, max_keys=1, clock=clock),
+        risk.risk if risk is not None else no_risk,
+    )
+
+
+def admitted_in_a_row(gate: AdmissionLimits, user: str = "u1", chat: str = "c1") -> int:
+    count = 0
+    while gate.check(user, chat).allowed:
+        count += 1
+    return count
+
+
+def test_a_user_without_risk_gets_the_base_burst() -> None:
+    gate = limits(ManualClock())
+    assert admitted_in_a_row(gate) == 10
+
+
+def test_risk_lowers_the_limit_and_it_comes_back_as_the_risk_decays() -> None:
+    clock = ManualClock()
+    ledger = RiskLedger(half_life_seconds=600, max_users=100, clock=clock)
+    gate = limits(clock, risk=ledger)
+
+    ledger.record("u1", 1.0)  # risk 1: half the base limit
+    assert admitted_in_a_row(gate) == 5
+    refused = gate.check("u1", "c1")
+    assert refused.retry_after == pytest.approx(2.0)  # one cell at half rate
+
+    clock.now += 6 * 3600  # 36 half-lives: the risk is all but gone
+    assert ledger.risk("u1") < 1e-9
+    assert admitted_in_a_row(gate) == 10
+
+
+def test_no_risk_makes_the_allowance_zero() -> None:
+    clock = ManualClock()
+    ledger = RiskLedger(half_life_seconds=600, max_users=100, clock=clock)
+    gate = limits(clock, risk=ledger)
+    for _ in range(1000):  # a screened flood: risk in the hundreds
+        ledger.record("u1", 0.9)
+    assert ledger.risk("u1") > 500
+
+    assert admitted_in_a_row(gate) == 2  # min_scale 0.2 of a burst of 10
+    admitted = 0
+    for _ in range(600):
+        clock.now += 1.0
+        admitted += gate.check("u1", "c1").allowed
+    # Still admitted at 0.2 of the base rate while the risk decays. Over ten minutes the risk
+    # halves once, so it stays at the floor: one message every five seconds.
+    assert admitted == 120
+
+
+@pytest.mark.parametrize(
+    ("risk", "scale"),
+    [(0.0, 1.0), (1.0, 0.5), (3.0, 0.25), (4.0, 0.2), (1e9, 0.2), (float("inf"), 0.2)],
+)
+def test_the_scale_falls_with_risk_to_the_floor(risk: float, scale: float) -> None:
+    assert risk_scale(risk, 0.2) == pytest.approx(scale)
+
+
+@pytest.mark.parametrize("risk", [-1.0, -5.0, float("nan")])
+def test_a_nonsense_risk_counts_as_none(risk: float) -> None:
+    assert risk_scale(risk, 0.2) == 1.0
+
+
+def test_a_user_refused_costs_the_chat_and_global_nothing() -> None:
+    clock = ManualClock()
+    gate = limits(clock, user=(1.0, 2), chat=(1.0, 3), global_=(1.0, 4))
+    assert admitted_in_a_row(gate, "flooder") == 2
+    for _ in range(100):
+        assert not gate.check("flooder", "c1").allowed
+    assert admitted_in_a_row(gate, "neighbour") == 1  # the chat had 3, the flooder took 2
+
+
+def test_a_chat_refusal_costs_the_user_and_global_nothing() -> None:
+    clock = ManualClock()
+    gate = limits(clock, user=(1.0, 3), chat=(1.0, 2), global_=(1.0, 5))
+    assert admitted_in_a_row(gate, "u1", "busy") == 2
+    refused = gate.check("u1", "busy")
+    assert refused.retry_after == pytest.approx(1.0)
+    # Had the refusals spent the user's allowance, "u1" would have nothing left elsewhere.
+    assert admitted_in_a_row(gate, "u1", "quiet") == 1
+    assert admitted_in_a_row(gate, "u2", "quiet") == 1
+    # Global had 5: 2 + 1 + 1 spent, the chat refusals spent none, so exactly one is left.
+    assert gate.check("u3", "other").allowed
+    assert not gate.check("u4", "another").allowed
+
+
+def test_a_global_refusal_costs_the_user_and_chat_nothing() -> None:
+    clock = ManualClock()
+    gate = limits(clock, user=(1.0, 2), chat=(1.0, 2), global_=(1.0, 1))
+    assert gate.check("u1", "c1").allowed
+    for _ in range(50):
+        refused = gate.check("u1", "c1")
+        assert not refused.allowed
+        assert refused.retry_after == pytest.approx(1.0)
+    clock.now += 1.0
+    assert gate.check("u1", "c1").allowed  # the user and chat still had their second cell
+
+
+def test_min_scale_must_leave_something() -> None:
+    clock = ManualClock()
+    with pytest.raises(ValueError, match="min_scale"):
+        AdmissionLimits(
+            Gcra(1, 1, max_keys=1, clock=clock),
+            Gcra(1, 1, max_keys=1, clock=clock),
+            Gcra(1, 1, max_keys=1, clock=clock),
+            no_risk,
+            min_scale=0.0,
+        )
+
+
+def test_slow_down_is_said_once_per_window() -> None:
+    clock = ManualClock()
+    notices = SlowDownNotices(window_seconds=60, max_keys=100, clock=clock)
+    assert notices.should_notify("u1")
+    for _ in range(59):
+        clock.now += 1.0
+        assert not notices.should_notify("u1")
+    assert notices.should_notify("u2")  # per user
+    clock.now += 1.0
+    assert notices.should_notify("u1")  # a new window
+    assert not notices.should_notify("u1")
+
+
+def test_a_flood_gets_one_slow_down_per_window() -> None:
+    clock = ManualClock()
+    gate = limits(clock, user=(1.0, 5))
+    notices = SlowDownNotices(window_seconds=60, max_keys=100, clock=clock)
+    admitted = notices_sent = 0
+    for _ in range(10_000):  # 10,000 messages in 10 s
+        if gate.check("flooder", "c1").allowed:
+            admitted += 1
+        elif notices.should_notify("flooder"):
+            notices_sent += 1
+        clock.now += 0.001
+    assert admitted == 5 + 9  # the burst, then one a second
+    assert notices_sent == 1
+
+
+def test_slow_down_memory_is_bounded() -> None:
+    notices = SlowDownNotices(window_seconds=60, max_keys=10, clock=ManualClock())
+    for n in range(10_000):
+        notices.should_notify(f"u{n}")
+    assert len(notices) == 10

@@ -1,0 +1,168 @@
+"""Contract tests for the GCRA limiter, on an injected clock (nothing sleeps)."""
+
+from __future__ import annotations
+
+import pytest
+
+from core.ratelimit.gcra import Decision, Gcra
+
+
+class ManualClock:
+    def __init__(self, now: float = 1000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def allowed_in_a_row(limiter: Gcra, key: str = "u1", **kwargs: float) -> int:
+    count = 0
+    while limiter.check(key, **kwargs).allowed:
+        count += 1
+    return count
+
+
+def test_a_fresh_key_gets_exactly_the_burst_then_one_per_interval() -> None:
+    clock = ManualClock()
+    limiter = Gcra(rate_per_second=5, burst=5, max_keys=100, clock=clock)
+
+    assert allowed_in_a_row(limiter) == 5
+    for _ in range(20):
+        clock.now += 0.2 - 0.001
+        assert not limiter.check("u1").allowed  # a millisecond early
+        clock.now += 0.001
+        assert limiter.check("u1").allowed
+        assert not limiter.check("u1").allowed  # and only one
+
+
+def test_sustained_traffic_gets_the_configured_rate_over_a_minute() -> None:
+    clock = ManualClock()
+    limiter = Gcra(rate_per_second=2, burst=3, max_keys=100, clock=clock)
+    allowed = 0
+    for _ in range(6000):  # 100 attempts a second for 60 s
+        allowed += limiter.check("u1").allowed
+        clock.now += 0.01
+    assert allowed == 3 + 2 * 60 - 1  # the burst, then one per 0.5 s after the first interval
+
+
+def test_retry_after_is_exactly_when_the_request_would_pass() -> None:
+    clock = ManualClock()
+    limiter = Gcra(rate_per_second=0.5, burst=2, max_keys=100, clock=clock)
+    assert allowed_in_a_row(limiter) == 2
+
+    clock.now += 0.5
+    refused = limiter.check("u1")
+    assert not refused.allowed
+    assert refused.retry_after == pytest.approx(1.5)
+
+    clock.now += refused.retry_after - 0.01
+    assert not limiter.check("u1").allowed
+    clock.now += 0.01
+    assert limiter.check("u1") == Decision(allowed=True, retry_after=0.0)
+
+
+def test_the_burst_refills_with_time_and_not_beyond_it() -> None:
+    clock = ManualClock()
+    limiter = Gcra(rate_per_second=1, burst=4, max_keys=100, clock=clock)
+    assert allowed_in_a_row(limiter) == 4
+
+    clock.now += 2
+    assert allowed_in_a_row(limiter) == 2
+    clock.now += 3600  # an hour idle gives back the burst, not 3,600 requests
+    assert allowed_in_a_row(limiter) == 4
+
+
+def test_refused_requests_do_not_consume_allowance() -> None:
+    clock = ManualClock()
+    limiter = Gcra(rate_per_second=1, burst=1, max_keys=100, clock=clock)
+    assert limiter.check("u1").allowed
+    for _ in range(1000):  # hammering while refused must not push the next slot back
+        clock.now += 0.0009
+        assert not limiter.check("u1").allowed
+    clock.now += 0.1
+    assert limiter.check("u1").allowed
+
+
+def test_peek_answers_like_check_without_consuming() -> None:
+    clock = ManualClock()
+    limiter = Gcra(rate_per_second=1, burst=2, max_keys=100, clock=clock)
+    for _ in range(10):
+        assert limiter.peek("u1").allowed
+    assert allowed_in_a_row(limiter) == 2
+    assert limiter.peek("u1") == limiter.check("u1")
+
+
+def test_keys_are_independent() -> None:
+    clock = ManualClock()
+    limiter = Gcra(rate_per_second=1, burst=3, max_keys=100, clock=clock)
+    assert allowed_in_a_row(limiter, "flooder") == 3
+    assert allowed_in_a_row(limiter, "neighbour") == 3
+
+
+def test_a_key_whose_schedule_is_in_the_past_is_like_a_fresh_key() -> None:
+    clock = ManualClock()
+    limiter = Gcra(rate_per_second=1, burst=3, max_keys=100, clock=clock)
+    limiter.check("old")
+    clock.now += 1.0  # exactly paid up
+    assert allowed_in_a_row(limiter, "old") == allowed_in_a_row(limiter, "new") == 3
+
+
+def test_cost_spends_several_cells_at_once() -> None:
+    clock = ManualClock()
+    limiter = Gcra(rate_per_second=1, burst=5, max_keys=100, clock=clock)
+    assert limiter.check("u1", cost=3).allowed
+    refused = limiter.check("u1", cost=3)
+    assert not refused.allowed
+    assert refused.retry_after == pytest.approx(1.0)
+    assert limiter.check("u1", cost=2).allowed
+
+
+def test_rate_scale_shrinks_both_rate_and_burst() -> None:
+    clock = ManualClock()
+    limiter = Gcra(rate_per_second=1, burst=10, max_keys=100, clock=clock)
+    assert allowed_in_a_row(limiter, rate_scale=0.5) == 5
+    refused = limiter.check("u1", rate_scale=0.5)
+    assert refused.retry_after == pytest.approx(2.0)  # interval 1 s / 0.5
+
+
+def test_the_smallest_scale_still_admits_one_request() -> None:
+    clock = ManualClock()
+    limiter = Gcra(rate_per_second=1, burst=2, max_keys=100, clock=clock)
+    assert allowed_in_a_row(limiter, rate_scale=0.01) == 1
+    clock.now += 100.0
+    assert limiter.check("u1", rate_scale=0.01).allowed
+
+
+def test_memory_is_bounded_by_max_keys_over_a_million_keys() -> None:
+    clock = ManualClock()
+    limiter = Gcra(rate_per_second=1, burst=1, max_keys=1000, clock=clock)
+    for n in range(1_000_000):
+        limiter.check(f"user-{n}")
+    assert len(limiter) == 1000
+    assert limiter.evictions == 1_000_000 - 1000
+
+
+def test_eviction_only_makes_the_forgotten_key_more_lenient() -> None:
+    clock = ManualClock()
+    limiter = Gcra(rate_per_second=1, burst=1, max_keys=2, clock=clock)
+    assert limiter.check("a").allowed
+    assert not limiter.check("a").allowed
+    limiter.check("b")
+    limiter.check("c")  # "a" is pushed out while it still owes a second
+    assert limiter.check("a").allowed  # forgotten: fresh, not stricter
+    assert not limiter.check("c").allowed  # the keys still held are unaffected
+
+
+@pytest.mark.parametrize(
+    ("rate", "burst", "max_keys"), [(0, 1, 1), (-1, 1, 1), (float("inf"), 1, 1), (1, 0, 1)]
+)
+def test_nonsense_configuration_is_refused(rate: float, burst: int, max_keys: int) -> None:
+    with pytest.raises(ValueError, match=r"rate|burst"):
+        Gcra(rate, burst, max_keys=max_keys)
+
+
+@pytest.mark.parametrize(("cost", "scale"), [(0, 1), (3, 1), (1, 0), (1, 1.5), (1, -0.1)])
+def test_nonsense_requests_are_refused_loudly(cost: float, scale: float) -> None:
+    limiter = Gcra(1, 2, max_keys=10, clock=ManualClock())
+    with pytest.raises(ValueError, match=r"cost|rate_scale"):
+        limiter.check("u1", cost=cost, rate_scale=scale)
