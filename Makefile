@@ -43,6 +43,8 @@ bench: $(STAMP)  ## pipeline and rules-tier benchmarks; they print figures
 	$(PY) bench/validator.py
 	$(PY) bench/context_budget.py
 	$(PY) bench/trace.py
+	$(PY) bench/ratelimit.py
+	$(PY) bench/flood.py
 
 config-check: $(RUN_STAMP)
 	$(VENV)/bin/bastion config check

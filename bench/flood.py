@@ -1,0 +1,131 @@
+"""One user floods while 50 others chat: do the others notice?
+
+Runs the production wiring (admission, stages, ladder, SQLite) with a scripted provider of fixed
+latency, twice: 50 normal users alone, then the same 50 plus a flooder sending ``--flood``
+messages in ``--seconds``. Prints the normal users' reply latency (median, p99) for both runs,
+and what the flooder got: admitted messages and "slow down" notices (the rest are silent).
+Admission works on real time here, so the run takes ``--seconds``. Asserts nothing.
+
+    python bench/flood.py [--flood 10000 --seconds 10 --users 50]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from bench.figures import percentile
+from bot.logs import configure_logging
+from bot.runtime import open_runtime
+from bot.settings import load_settings
+from core.model import ChatMessage, ChatRef, Completion, IncomingMessage, TurnOutcome, UserRef
+
+
+@dataclass
+class Scripted:
+    latency: float
+    name: str = "scripted"
+
+    async def complete(self, prompt: Sequence[ChatMessage], user: UserRef) -> Completion:
+        await asyncio.sleep(self.latency)
+        return Completion("Thanks, here is what I found for you.", self.name)
+
+
+def message(user: str, n: int) -> IncomingMessage:
+    return IncomingMessage(
+        f"{user}-{n}",
+        UserRef("flood", user),
+        ChatRef("flood", user),
+        f"question {n} from {user}",
+        datetime.now(UTC),
+    )
+
+
+async def run(args: argparse.Namespace, folder: Path, flooding: bool) -> dict[str, object]:
+    settings = load_settings(
+        _env_file=None,
+        database_url=f"sqlite:///{folder / ('flood.db' if flooding else 'calm.db')}",
+        rules_first_confidence=0,
+        cache_enabled=False,
+        # Room for the normal users; one flooder alone stays far over its own rate.
+        global_rate_per_second=1_000_000,
+        global_rate_burst=1_000_000,
+        log_level="ERROR",
+    )
+    latencies: list[float] = []
+    flood = {"admitted": 0, "notices": 0, "silent": 0}
+    async with open_runtime(settings, llm=[Scripted(args.latency_ms / 1000)]) as runtime:
+        gateway = runtime.gateway
+
+        async def normal(user: str) -> None:
+            # A person: a message, the answer, a pause to read and type, the next message.
+            for n in range(args.seconds // 3):
+                started = time.perf_counter()
+                await gateway.submit(message(user, n))
+                latencies.append((time.perf_counter() - started) * 1000)
+                await asyncio.sleep(3)
+
+        async def flooder() -> None:
+            pause = args.seconds / args.flood
+            for n in range(args.flood):
+                reply = await gateway.submit(message("flooder", n))
+                if reply.outcome is not TurnOutcome.RATE_LIMITED:
+                    flood["admitted"] += 1
+                elif reply.silent:
+                    flood["silent"] += 1
+                else:
+                    flood["notices"] += 1
+                await asyncio.sleep(pause)
+
+        async with asyncio.TaskGroup() as tasks:
+            for n in range(args.users):
+                tasks.create_task(normal(f"user{n}"))
+            if flooding:
+                tasks.create_task(flooder())
+    latencies.sort()
+    return {
+        "p50": percentile(latencies, 50),
+        "p99": percentile(latencies, 99),
+        "n": len(latencies),
+        **flood,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--flood", type=int, default=10_000)
+    parser.add_argument("--seconds", type=int, default=10)
+    parser.add_argument("--users", type=int, default=50)
+    parser.add_argument("--latency-ms", type=float, default=50)
+    args = parser.parse_args()
+    configure_logging("ERROR", "text")
+    with tempfile.TemporaryDirectory() as folder:
+        calm = asyncio.run(run(args, Path(folder), flooding=False))
+        flooded = asyncio.run(run(args, Path(folder), flooding=True))
+    print(
+        f"{args.users} users, provider {args.latency_ms:g} ms; flooder: {args.flood} messages "
+        f"in {args.seconds} s"
+    )
+    for label, result in (("without flooder", calm), ("with flooder", flooded)):
+        print(
+            f"  {label:<16} normal users' replies: {result['n']}, "
+            f"p50 {result['p50']:.1f} ms, p99 {result['p99']:.1f} ms"
+        )
+    print(
+        f"  flooder: {flooded['admitted']} admitted, {flooded['notices']} slow-down notices, "
+        f"{flooded['silent']} refused silently"
+    )
+    print(f"  p99 with / without flooder: {float(flooded['p99']) / float(calm['p99']):.2f}x")
+
+
+if __name__ == "__main__":
+    main()
