@@ -14,7 +14,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from core.cache_lru import BoundedCache
+from core.cache.lru import BoundedCache
 from core.model import Usage
 
 # Punctuation a user adds or leaves out at the end without changing the question.

@@ -16,7 +16,7 @@ from types import MappingProxyType
 import yaml
 from loguru import logger
 
-from core.cache_lru import BoundedCache
+from core.cache.lru import BoundedCache
 from core.logref import pseudonym
 from core.model import UserRef
 

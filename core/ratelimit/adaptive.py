@@ -15,7 +15,7 @@ import math
 import time
 from collections.abc import Callable
 
-from core.cache_lru import BoundedCache
+from core.cache.lru import BoundedCache
 from core.ratelimit.gcra import ALLOWED, Clock, Decision, Gcra
 
 

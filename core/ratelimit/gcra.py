@@ -27,7 +27,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from core.cache_lru import BoundedCache
+from core.cache.lru import BoundedCache
 
 Clock = Callable[[], float]
 

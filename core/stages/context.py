@@ -10,7 +10,7 @@ from datetime import timedelta
 
 from loguru import logger
 
-from core.cache_lru import BoundedCache
+from core.cache.lru import BoundedCache
 from core.context import (
     BudgetedMessage,
     ContextOverflowError,

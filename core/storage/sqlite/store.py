@@ -15,7 +15,7 @@ from typing import Self
 import aiosqlite
 from loguru import logger
 
-from core.cache_lru import BoundedCache
+from core.cache.lru import BoundedCache
 from core.errors import StorageError
 from core.model import ChatRef, IncomingMessage, Reply, Role, StoredMessage, Ticket, UserRef
 from core.storage.sqlite import tickets
