@@ -16,11 +16,13 @@ PROVIDER = "handoff"
 REASON_USER_ASKED = "user asked for a person"
 REASON_PROVIDERS_FAILED = "no provider could answer"
 
+# Until moderators can answer through the bot (a later piece of work), the promise is only what
+# is true: the team has the conversation, and the bot stays out of it.
 OPENED = (
-    "I've passed this conversation to a person from our team. "
-    "They will reply here shortly; until then I won't answer automatically."
+    "I've passed this conversation to a person from our team, who will get back to you. "
+    "Until then I won't answer automatically."
 )
-ALREADY_OPEN = "A person from our team already has this conversation and will reply here shortly."
+ALREADY_OPEN = "A person from our team already has this conversation and will get back to you."
 
 
 class Handoff:

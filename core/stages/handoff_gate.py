@@ -6,7 +6,7 @@ from core.handoff.handoff import PROVIDER
 from core.model import Reply, ReplyKind, Turn, TurnOutcome
 from core.ports import ConversationStore, Next, TicketStore
 
-HELD = "A person from our team has this conversation and will reply here shortly."
+HELD = "A person from our team has this conversation and will get back to you."
 
 
 class HandoffGate:

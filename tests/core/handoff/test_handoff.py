@@ -46,7 +46,7 @@ async def test_the_user_is_told_a_person_will_reply_and_the_team_gets_a_ticket(
         TurnOutcome.HANDED_OFF,
         "handoff",
     )
-    assert "person from our team" in reply.text and "shortly" in reply.text
+    assert "person from our team" in reply.text and "get back to you" in reply.text
     [ticket] = await store.open_tickets()
     assert notifier.tickets == [ticket]
     assert (ticket.user, ticket.chat, ticket.reason) == (

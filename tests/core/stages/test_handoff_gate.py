@@ -84,7 +84,7 @@ async def test_after_human_the_conversation_is_answered_by_people_not_the_model(
     asked = await run(Turn(message("/human")))
     held = await run(Turn(message("hello? anyone?")))
 
-    assert asked.outcome == TurnOutcome.HANDED_OFF and "shortly" in asked.text
+    assert asked.outcome == TurnOutcome.HANDED_OFF and "get back to you" in asked.text
     assert held.outcome == TurnOutcome.HANDED_OFF and held.provider == "handoff"
     assert len(provider.prompts) == 1  # only the question before /human reached the model
     [ticket] = notifier.tickets
