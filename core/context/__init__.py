@@ -9,7 +9,6 @@ from core.context.budget import (
     ContextOverflowError,
     ContextPlan,
     budgeted,
-    fit_to_budget,
     plan_context,
 )
 from core.context.importance import importance
@@ -31,7 +30,6 @@ __all__ = [
     "TokenCounter",
     "budgeted",
     "counter_for",
-    "fit_to_budget",
     "importance",
     "plan_context",
 ]

@@ -85,35 +85,6 @@ def omitted_marker(count: int) -> str:
     return f"[{count} earlier message{'s' if count != 1 else ''} omitted]"
 
 
-def fit_to_budget(
-    system: str,
-    facts_text: str,
-    history: Sequence[BudgetedMessage],
-    current: str,
-    *,
-    budget: int,
-    reply_reserve: int,
-    keep_recent: int,
-    counter: TokenCounter,
-    summarize: bool = True,
-) -> tuple[ChatMessage, ...]:
-    """The prompt for one turn within ``budget - reply_reserve`` tokens; see the module doc.
-
-    Raises ``ContextOverflowError`` when the system prompt and ``current`` cannot fit.
-    """
-    return plan_context(
-        system,
-        facts_text,
-        history,
-        current,
-        budget=budget,
-        reply_reserve=reply_reserve,
-        keep_recent=keep_recent,
-        counter=counter,
-        summarize=summarize,
-    ).messages
-
-
 def plan_context(
     system: str,
     facts_text: str,
@@ -126,7 +97,11 @@ def plan_context(
     counter: TokenCounter,
     summarize: bool = True,
 ) -> ContextPlan:
-    """Like ``fit_to_budget``, and also says how much was trimmed."""
+    """The prompt for one turn within ``budget - reply_reserve`` tokens, and what was trimmed.
+
+    See the module docstring for the rules. Raises ``ContextOverflowError`` when the system
+    prompt and ``current`` cannot fit.
+    """
     available = budget - reply_reserve - PROMPT_OVERHEAD_TOKENS
     current_cost = counter.count(current) + MESSAGE_OVERHEAD_TOKENS
     system_text, system_cost, facts_truncated = _system_part(

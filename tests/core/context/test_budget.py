@@ -1,9 +1,10 @@
-"""fit_to_budget over many random histories: the budget and the must-keep rules always hold."""
+"""plan_context over many random histories: the budget and the must-keep rules always hold."""
 
 from __future__ import annotations
 
 import random
 from collections.abc import Sequence
+from typing import Any
 
 import pytest
 
@@ -14,7 +15,6 @@ from core.context.budget import (
     BudgetedMessage,
     ContextOverflowError,
     budgeted,
-    fit_to_budget,
     omitted_marker,
     plan_context,
 )
@@ -100,7 +100,7 @@ def test_random_histories_keep_every_rule(seed: int) -> None:
     facts = "\n".join(f"fact {i}: value {rng.randint(0, 10**6)}" for i in range(rng.randint(0, 8)))
 
     try:
-        output = fit_to_budget(
+        output = fit(
             SYSTEM,
             facts,
             history,
@@ -153,7 +153,7 @@ def test_important_old_messages_survive_over_unimportant_ones(seed: int) -> None
         )
         for i in range(rng.randint(20, 300))
     ]
-    output = fit_to_budget(
+    output = fit(
         "sys",
         "",
         history,
@@ -173,7 +173,7 @@ def test_important_old_messages_survive_over_unimportant_ones(seed: int) -> None
 
 def test_everything_is_kept_when_it_fits_and_no_marker_is_added() -> None:
     history = [budgeted(Role.USER, "hi", COUNTER), budgeted(Role.ASSISTANT, "Hello!", COUNTER)]
-    output = fit_to_budget(
+    output = fit(
         "sys", "balance: $47.15", history, "What is my balance?",
         budget=1000, reply_reserve=200, keep_recent=2, counter=COUNTER,
     )  # fmt: skip
@@ -226,7 +226,7 @@ def test_facts_are_cut_by_whole_lines_before_giving_up() -> None:
 
 
 def test_facts_are_dropped_entirely_when_not_one_line_fits() -> None:
-    output = fit_to_budget(
+    output = fit(
         SYSTEM, "x" * 2000, [], "hi",
         budget=45, reply_reserve=0, keep_recent=2, counter=COUNTER,
     )  # fmt: skip
@@ -235,7 +235,7 @@ def test_facts_are_dropped_entirely_when_not_one_line_fits() -> None:
 
 def test_too_long_a_message_raises_a_typed_error_the_caller_can_answer() -> None:
     with pytest.raises(ContextOverflowError) as caught:
-        fit_to_budget(
+        fit(
             SYSTEM, "balance: $47.15", [], "word " * 10000,
             budget=8000, reply_reserve=1000, keep_recent=2, counter=COUNTER,
         )  # fmt: skip
@@ -247,7 +247,7 @@ def test_old_messages_are_never_recounted() -> None:
     rng = random.Random(7)
     history = random_history(rng, 5000)
     counter = CountingCounter()
-    fit_to_budget(
+    fit(
         SYSTEM, "a: 1\nb: 2", history, "now?",
         budget=8000, reply_reserve=1000, keep_recent=3, counter=counter,
     )  # fmt: skip
@@ -265,10 +265,15 @@ def test_exact_tiktoken_counts_respect_the_budget(
             budgeted(m.role, m.text, counter) for m in random_history(rng, rng.randint(0, 100))
         ]
         budget = rng.randint(200, 2000)
-        output = fit_to_budget(
+        output = fit(
             SYSTEM, "balance: $47.15", history, "and my balance?",
             budget=budget, reply_reserve=100, keep_recent=2, counter=counter,
         )  # fmt: skip
         total = sum(counter.count(m.text) + MESSAGE_OVERHEAD_TOKENS for m in output)
         assert total + PROMPT_OVERHEAD_TOKENS <= budget - 100
         assert output[-1] == ChatMessage(Role.USER, "and my balance?")
+
+
+def fit(*args: Any, **kwargs: Any) -> tuple[ChatMessage, ...]:
+    """Just the trimmed prompt: what most of these tests look at."""
+    return plan_context(*args, **kwargs).messages
