@@ -194,9 +194,8 @@ def _admission(settings: Settings, ledger: RiskLedger) -> Admission:
 
 
 def _answer_version(settings: Settings, llm: Sequence[Provider], kb_version: str) -> str:
-    """Everything that shapes an answer; a cached answer is served only while it is unchanged."""
+    """What shapes an answer besides the prompt (the cache stage keys on the prompt itself)."""
     parts = (
-        hashlib.sha256(settings.system_prompt.encode()).hexdigest()[:12],
         "+".join(provider.name for provider in llm),
         settings.openai_model,
         settings.anthropic_model,

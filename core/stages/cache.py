@@ -84,6 +84,8 @@ class CacheStage:
     def __init__(self, cache: ResponseCache, context_version: str) -> None:
         self._cache = cache
         self._context_version = context_version
+        self._prompt_seen: str | None = None
+        self._prompt_context = ""
         self.counters = CacheStageCounters(bypassed={})
 
     async def __call__(self, turn: Turn, call_next: Next) -> Reply:
@@ -120,5 +122,9 @@ class CacheStage:
         return values
 
     def _context_for(self, turn: Turn) -> str:
-        prompt = hashlib.sha256(turn.system_prompt.encode("utf-8")).hexdigest()[:16]
-        return f"{self._context_version}|prompt:{prompt}"
+        # The prompt is the same on nearly every turn: hash it only when it changes.
+        if turn.system_prompt != self._prompt_seen:
+            digest = hashlib.sha256(turn.system_prompt.encode("utf-8")).hexdigest()[:16]
+            self._prompt_seen = turn.system_prompt
+            self._prompt_context = f"{self._context_version}|prompt:{digest}"
+        return self._prompt_context
