@@ -155,7 +155,6 @@ async def open_runtime(
             ladder=ladder,
             handoff=handoff,
             metrics=PrometheusTurnMetrics(registry),
-            history_limit=settings.history_limit,
             bot_name=settings.bot_name,
             screening=screening,
             context=context,

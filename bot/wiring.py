@@ -23,9 +23,8 @@ def build_pipeline(
     ladder: Next,
     handoff: Handoff | None,
     metrics: TurnMetrics,
-    history_limit: int,
     bot_name: str,
-    context: ContextStage | None = None,
+    context: ContextStage,
     screening: Stage | None = None,
     cache: Stage | None = None,
 ) -> Next:
@@ -52,7 +51,7 @@ def build_pipeline(
         stages.append(screening)
     if handoff is not None:
         stages.append(HandoffGate(store, store))
-    stages.append(context or ContextStage(store, history_limit=history_limit))
+    stages.append(context)
     if cache is not None:
         stages.append(cache)
     return compose(stages, ladder)

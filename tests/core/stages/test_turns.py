@@ -16,6 +16,7 @@ from core.gateway import Gateway
 from core.metrics import PrometheusTurnMetrics
 from core.model import IncomingMessage, Reply, ReplyKind, Role, TurnOutcome
 from core.stages.boundary import APOLOGY
+from core.stages.context import ContextStage
 from core.storage.sqlite import SqliteStore
 from tests.fakes import BrokenProvider, EchoProvider, RecordingMetrics, answering, message
 
@@ -27,8 +28,8 @@ def gateway_for(store: Any, provider: Any, metrics: Any, limit: int = 20) -> Gat
         ladder=answering(provider),
         handoff=None,
         metrics=metrics,
-        history_limit=limit,
         bot_name="Testbot",
+        context=ContextStage(store, history_limit=limit),
     )
     return Gateway(pipeline, system_prompt="be brief")
 
@@ -182,15 +183,12 @@ async def test_human_is_honest_that_no_person_is_connected_yet(store: SqliteStor
 async def test_after_a_long_silence_the_conversation_starts_afresh(store: SqliteStore) -> None:
     from datetime import timedelta
 
-    from core.stages.context import ContextStage
-
     provider = EchoProvider()
     pipeline = build_pipeline(
         store=store,
         ladder=answering(provider),
         handoff=None,
         metrics=RecordingMetrics(),
-        history_limit=20,
         bot_name="Testbot",
         context=ContextStage(store, history_limit=20, idle_reset=timedelta(minutes=30)),
     )
@@ -224,7 +222,6 @@ async def test_facts_reach_the_prompt_in_a_direct_chat_but_never_in_a_group(
     store: SqliteStore,
 ) -> None:
     from core.model import ChatRef
-    from core.stages.context import ContextStage
 
     provider = EchoProvider()
     pipeline = build_pipeline(
@@ -232,7 +229,6 @@ async def test_facts_reach_the_prompt_in_a_direct_chat_but_never_in_a_group(
         ladder=answering(provider),
         handoff=None,
         metrics=RecordingMetrics(),
-        history_limit=20,
         bot_name="Testbot",
         context=ContextStage(store, history_limit=20, facts=KnownFacts()),
     )
