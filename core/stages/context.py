@@ -10,7 +10,6 @@ from datetime import timedelta
 
 from loguru import logger
 
-from core.cache.lru import BoundedCache
 from core.context import (
     BudgetedMessage,
     ContextOverflowError,
@@ -37,7 +36,6 @@ UNANSWERED = Reply("", kind=ReplyKind.ERROR, outcome=TurnOutcome.FAILED)
 
 
 FACTS_TIMEOUT_SECONDS = 2.0
-COLD_BATCH = 20  # more messages than this to weigh at once go to a thread
 CORRECTION_ALLOWANCE = 64  # tokens of the ladder's corrective instruction
 
 TOO_LONG = (
@@ -78,8 +76,6 @@ class ContextStage:
         self._facts = facts
         self._idle_reset = idle_reset
         self._budget = budget
-        # Token count and importance of each stored message, worked out once per message.
-        self._weights: BoundedCache[BudgetedMessage] = BoundedCache(max_entries=200_000)
         # What trimming left out of prompts, for the metrics (tokens saved by the budget).
         self.trimmed_turns = 0
         self.trimmed_tokens = 0
@@ -100,7 +96,7 @@ class ContextStage:
         started = self._clock()
         if self._budget is not None:
             try:
-                turn = replace(turn, context=await self._fit(turn, self._budget))
+                turn = replace(turn, context=self._fit(turn, self._budget))
             except ContextOverflowError:
                 reply = Reply(TOO_LONG, kind=ReplyKind.NOTICE, outcome=TurnOutcome.FAILED)
                 await self._record(message, reply, started)
@@ -124,21 +120,12 @@ class ContextStage:
             logger.warning("facts lookup timed out; answering without facts")
             return {}
 
-    async def _fit(self, turn: Turn, budget: TokenBudget) -> tuple[ChatMessage, ...]:
+    def _fit(self, turn: Turn, budget: TokenBudget) -> tuple[ChatMessage, ...]:
         """The prompt trimmed to the budget, dropping the least important old messages first."""
-        unseen = [
-            m for m in turn.history if m.tokens is None and self._weights.get(str(m.id)) is None
-        ]
-        if len(unseen) > COLD_BATCH:
-            # A conversation seen for the first time since start-up: weigh it off the loop,
-            # then file the results here (the cache itself is only touched on the loop).
-            weighed = await asyncio.to_thread(_weigh_all, unseen, budget.counter)
-            for stored, weight in zip(unseen, weighed, strict=True):
-                self._weights.put(str(stored.id), weight)
         plan = plan_context(
             turn.system_prompt,
             turn.facts_text(),
-            [self._weighed(stored, budget.counter) for stored in turn.history],
+            [_weighed(stored, budget.counter) for stored in turn.history],
             turn.message.text,
             budget=budget.tokens,
             # Room for the ladder's one-line correction if a reply is rejected and retried.
@@ -150,16 +137,6 @@ class ContextStage:
             self.trimmed_turns += 1
             self.trimmed_tokens += plan.dropped_tokens
         return plan.messages
-
-    def _weighed(self, stored: StoredMessage, counter: TokenCounter) -> BudgetedMessage:
-        if stored.tokens is not None and stored.importance is not None:
-            return BudgetedMessage(stored.role, stored.text, stored.tokens, stored.importance)
-        # Rows stored before weights were kept, or by a store that does not keep them.
-        weighed = self._weights.get(str(stored.id))
-        if weighed is None:
-            weighed = budgeted(stored.role, stored.text, counter)
-            self._weights.put(str(stored.id), weighed)
-        return weighed
 
     async def _record(self, message: IncomingMessage, reply: Reply, started: float) -> None:
         latency_ms = (self._clock() - started) * 1000
@@ -178,5 +155,11 @@ def _idle_for(history: tuple[StoredMessage, ...], message: IncomingMessage) -> t
     return message.sent_at - last.created_at if last else timedelta(0)
 
 
-def _weigh_all(messages: list[StoredMessage], counter: TokenCounter) -> list[BudgetedMessage]:
-    return [budgeted(stored.role, stored.text, counter) for stored in messages]
+def _weighed(stored: StoredMessage, counter: TokenCounter) -> BudgetedMessage:
+    """The message with its stored token count and importance (worked out when it was stored).
+
+    Only a store that keeps no weights (or rows from before they were kept) makes this count.
+    """
+    if stored.tokens is not None and stored.importance is not None:
+        return BudgetedMessage(stored.role, stored.text, stored.tokens, stored.importance)
+    return budgeted(stored.role, stored.text, counter)
