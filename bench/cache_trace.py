@@ -5,15 +5,15 @@ visit opens with a question (most often one of 20 common shop questions, picked 
 one of several phrasings, with case, spacing and punctuation noise and the odd typo), then has
 follow-ups in the same conversation. Some users are known customers whose turns carry facts.
 
-The pipeline is the real one from the context stage inward: ``ContextStage`` on SQLite (so
-``history`` is what production would load), ``CacheStage``, then a counting provider that
-reports 300 input / 80 output tokens per call, priced at gpt-4o-mini ($0.15 / $0.60 per
-million tokens). Four runs:
+The cache alone, isolated: ``ContextStage`` on SQLite without the idle reset, ``CacheStage``,
+then a counting provider that reports 300 input / 80 output tokens per call, priced at
+gpt-4o-mini ($0.15 / $0.60 per million tokens). ``bench/trace.py`` runs the whole bot (idle
+reset, rules first, budget) on the same trace. Four runs:
 
-- *as wired*: history is everything since the last ``/reset``, so only a user's very first
-  message can ever be cached;
-- *fresh context per visit*: what-if the context were reset at each new visit (an idle
-  timeout, which does not exist yet);
+- *as wired here*: history is everything since the last ``/reset``, so only a user's very
+  first message can ever be cached;
+- *fresh context per visit*: the context reset at each new visit, as the production idle reset
+  (CONTEXT_IDLE_RESET_MINUTES) does;
 - each of the two again with *oracle paraphrase matching*: every phrasing of a common question
   keyed as its canonical text. Not an implementation: the ceiling a safe semantic match could
   approach on this trace.

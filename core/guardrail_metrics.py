@@ -1,4 +1,4 @@
-"""Exports the cache's, the input screen's and the context budget's counters at scrape time.
+"""Exports the counters of admission, screening, the context budget and the cache at scrape time.
 
 Those stages keep plain counters (cheap on every turn); this collector reads them only when
 ``/metrics`` is scraped, so the hot path never touches the Prometheus client.
