@@ -83,6 +83,26 @@ class Settings(BaseSettings):
     slow_down_window_seconds: float = Field(60.0, gt=0, le=86_400)
     risk_max_users: int = Field(100_000, ge=1, le=100_000_000)
 
+    # Budgets: tokens and dollars per user per UTC day and month, and dollars for the whole bot
+    # per UTC day. 0 means no limit. Past BUDGET_WARN_FRACTION the user is warned once and the
+    # turn drops to cheaper rungs; at the limit only free answers are left until it resets.
+    user_daily_tokens: int = Field(100_000, ge=0, le=10**12)
+    user_monthly_tokens: int = Field(1_000_000, ge=0, le=10**12)
+    user_daily_cost_usd: float = Field(0.50, ge=0, le=1_000_000)
+    user_monthly_cost_usd: float = Field(5.00, ge=0, le=1_000_000)
+    global_daily_cost_usd: float = Field(50.0, ge=0, le=10_000_000)
+    budget_warn_fraction: float = Field(0.8, gt=0, lt=1)
+
+    # The queue: turns run on a pool of workers, one at a time per conversation, with the
+    # conversations served in turn; past MAX_BACKLOG waiting messages, new ones get "busy".
+    workers: int = Field(8, ge=1, le=1000)
+    max_backlog: int = Field(1000, ge=1, le=1_000_000)
+    typing_interval_seconds: float = Field(4.0, gt=0, le=60)
+    # How long a finished message's id is kept to recognise a platform's late second delivery.
+    inbox_retention_hours: float = Field(24.0, gt=0, le=24 * 365)
+    # A message whose turn crashed the process this many times is answered with an apology.
+    max_replays: int = Field(3, ge=1, le=100)
+
     # LLM providers: the names their own SDKs and docs use.
     openai_api_key: SecretStr | None = None
     openai_base_url: str | None = None

@@ -84,6 +84,9 @@ class TurnOutcome(StrEnum):
     COMMAND = "command"
     HANDED_OFF = "handed_off"  # a person from the team takes over
     RATE_LIMITED = "rate_limited"  # refused at admission: too many messages too fast
+    BLOCKED = "blocked"  # refused at admission: an admin blocked the user
+    BUSY = "busy"  # refused at intake: the backlog is full
+    OVER_BUDGET = "over_budget"  # the user's (or the bot's) token/cost budget is spent
     FAILED = "failed"  # the error boundary caught something
 
 
@@ -154,6 +157,14 @@ class Completion:
     unknown: bool = False
 
 
+class Spend(StrEnum):
+    """How much a turn may spend, set by the budget stage; the ladder obeys it."""
+
+    FULL = "full"  # every rung, in the configured order
+    ECONOMY = "economy"  # near a budget: the rules first, then only the cheapest model
+    FREE = "free"  # a budget is spent: only what costs nothing (the rules, people)
+
+
 @dataclass(frozen=True, slots=True)
 class Turn:
     """Everything one pass through the pipeline knows; stages extend it with ``replace``."""
@@ -165,6 +176,7 @@ class Turn:
     facts: Mapping[str, str] = field(default_factory=lambda: _EMPTY, compare=False)
     # The prompt already fitted to the model's token budget, when the context stage did so.
     context: tuple[ChatMessage, ...] = ()
+    spend: Spend = Spend.FULL
 
     @property
     def conversation_key(self) -> str:

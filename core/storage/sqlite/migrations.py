@@ -84,6 +84,41 @@ MIGRATIONS: tuple[str, ...] = (
     ALTER TABLE messages ADD COLUMN tokens INTEGER;
     ALTER TABLE messages ADD COLUMN importance REAL;
     """,
+    # 5: the durable inbox. A message is written here before the platform is told it arrived,
+    # and stays until its reply is sent: a crash replays what is unfinished, and a platform's
+    # second delivery of the same message id finds its row and is not answered twice.
+    """
+    CREATE TABLE inbox (
+        id          INTEGER PRIMARY KEY,
+        platform    TEXT NOT NULL,
+        chat_key    TEXT NOT NULL,
+        message_id  TEXT NOT NULL,
+        user_key    TEXT NOT NULL,
+        -- The whole message as JSON, emptied once it is done (nothing kept longer than needed).
+        payload     TEXT NOT NULL,
+        received_at TEXT NOT NULL,
+        -- pending: not answered yet; answered: the reply is ready but not sent (or held for
+        -- the client to collect); done: sent, kept only to recognise a late duplicate.
+        state       TEXT NOT NULL DEFAULT 'pending'
+                    CHECK (state IN ('pending', 'answered', 'done')),
+        reply       TEXT,
+        attempts    INTEGER NOT NULL DEFAULT 0,
+        finished_at TEXT,
+        UNIQUE (platform, chat_key, message_id)
+    );
+    CREATE INDEX inbox_unfinished ON inbox (state, id) WHERE state != 'done';
+    CREATE INDEX inbox_by_user ON inbox (user_key);
+    CREATE INDEX inbox_done_at ON inbox (finished_at) WHERE state = 'done';
+    """,
+    # 6: users an admin blocked; refused before anything else, until unblocked.
+    """
+    CREATE TABLE blocks (
+        user_key   TEXT PRIMARY KEY,
+        reason     TEXT NOT NULL DEFAULT '',
+        blocked_by TEXT NOT NULL DEFAULT '',
+        blocked_at TEXT NOT NULL
+    );
+    """,
 )
 
 
