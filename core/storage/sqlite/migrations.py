@@ -110,7 +110,8 @@ MIGRATIONS: tuple[str, ...] = (
     CREATE INDEX inbox_by_user ON inbox (user_key);
     CREATE INDEX inbox_done_at ON inbox (finished_at) WHERE state = 'done';
     """,
-    # 6: users an admin blocked; refused before anything else, until unblocked.
+    # 6: users an admin blocked, refused before anything else until unblocked; and an index
+    # for the budgets, which sum what the replies of a day cost.
     """
     CREATE TABLE blocks (
         user_key   TEXT PRIMARY KEY,
@@ -118,6 +119,7 @@ MIGRATIONS: tuple[str, ...] = (
         blocked_by TEXT NOT NULL DEFAULT '',
         blocked_at TEXT NOT NULL
     );
+    CREATE INDEX messages_replies_by_time ON messages (created_at) WHERE direction = 'out';
     """,
 )
 
