@@ -8,9 +8,10 @@ import hashlib
 from collections.abc import AsyncIterator, Sequence
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 from apscheduler.schedulers.asyncio import AsyncIOScheduler
+from loguru import logger
 from prometheus_client import CollectorRegistry
 
 from bot.providers import llm_provider
@@ -20,6 +21,7 @@ from core.admission import Admission
 from core.cache import ResponseCache
 from core.context import TiktokenCounter, TokenCounter, budgeted, counter_for
 from core.gateway import Gateway
+from core.gateway_metrics import GatewayCollector
 from core.guardrail_metrics import GuardrailCollector
 from core.guardrails.facts import FileFactsProvider
 from core.guardrails.rules import load_validator_rules
@@ -122,8 +124,8 @@ async def open_runtime(
             has_handoff=handoff is not None,
             probe_timeout=settings.provider_timeout_seconds,
         )
-        if ladder.rungs:
-            stack.callback(_start_probes(health, settings.health_check_seconds).shutdown, False)
+        probed = health if ladder.rungs else None
+        stack.callback(_start_jobs(settings, probed, store).shutdown, False)
         registry = CollectorRegistry()
         # One ledger: screening writes each user's risk, admission reads it to shrink their rate.
         ledger = RiskLedger(settings.risk_half_life_seconds, settings.risk_max_users)
@@ -160,7 +162,19 @@ async def open_runtime(
             context=context,
             cache=cache,
         )
-        gateway = Gateway(pipeline, system_prompt=settings.system_prompt, admission=admission)
+        gateway = await stack.enter_async_context(
+            Gateway(
+                pipeline,
+                inbox=store,
+                admission=admission,
+                system_prompt=settings.system_prompt,
+                workers=settings.workers,
+                max_backlog=settings.max_backlog,
+                typing_interval=settings.typing_interval_seconds,
+                max_replays=settings.max_replays,
+            )
+        )
+        GatewayCollector(gateway).register(registry)
         # Everything loaded so far (SDKs, knowledge base, settings) lives as long as the process.
         # Freezing it keeps the cyclic GC from rescanning it: full collections over that heap
         # were 20-100 ms pauses, the whole of the pipeline's p99 (bench/pipeline.py).
@@ -204,11 +218,35 @@ def _answer_version(settings: Settings, llm: Sequence[Provider], kb_version: str
     return "|".join(parts)
 
 
-def _start_probes(health: HealthMonitor, every: float) -> AsyncIOScheduler:
-    """Probe open and parked circuits every ``every`` seconds, one check at a time."""
+def _start_jobs(
+    settings: Settings, health: HealthMonitor | None, store: SqliteStore
+) -> AsyncIOScheduler:
+    """Background jobs: circuit probes, and forgetting old inbox ids; one run of each at a time."""
     scheduler = AsyncIOScheduler()
+    if health is not None:
+        scheduler.add_job(
+            health.check,
+            "interval",
+            seconds=settings.health_check_seconds,
+            max_instances=1,
+            coalesce=True,
+            id="probes",
+        )
+    retention = timedelta(hours=settings.inbox_retention_hours)
+
+    async def purge_inbox() -> None:
+        removed = await store.purge_inbox(datetime.now(UTC) - retention)
+        if removed:
+            logger.debug("forgot {} finished inbox entries", removed)
+
     scheduler.add_job(
-        health.check, "interval", seconds=every, max_instances=1, coalesce=True, id="probes"
+        purge_inbox,
+        "interval",
+        minutes=10,
+        next_run_time=datetime.now(UTC),
+        max_instances=1,
+        coalesce=True,
+        id="inbox-purge",
     )
     scheduler.start()
     return scheduler

@@ -1,33 +1,106 @@
-"""The single entry point adapters hand messages to.
+"""The single entry point adapters hand messages to, and the pool of workers behind it.
 
-For now a turn runs in the caller's task, serialized per conversation; the admission issue puts
-a durable inbox, limits and a worker pool behind this same ``submit``.
+Intake never waits on a model: a message is checked by admission, written to the durable
+inbox, and queued in its conversation's lane; a pool of workers runs the turns, one at a time
+per conversation, the conversations served round robin (``core/lanes.py``).
+
+Two ways in:
+
+- ``submit`` (web chat, console): accept, then wait for this message's reply and return it;
+- ``deliver`` (Telegram, Discord, Slack): accept and return at once; the reply, typing
+  indicators and any refusal go out through the platform's ``Outbound``.
+
+Every accepted message ends with exactly one reply, sent or held: an answer, a notice, or an
+apology. A crash leaves unfinished messages in the inbox, and ``replay`` runs them at the next
+start; a platform's second delivery of a message id gets no second answer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import itertools
+from collections.abc import Coroutine, Mapping
+from dataclasses import dataclass
+from typing import Any
 
 from loguru import logger
 
 from core.admission import Admission
-from core.lanes import ConversationLanes
-from core.model import IncomingMessage, Reply, ReplyKind, Turn, TurnOutcome
-from core.ports import Next
+from core.lanes import FairLanes
+from core.logref import pseudonym
+from core.model import (
+    ChatRef,
+    InboxEntry,
+    InboxState,
+    IncomingMessage,
+    Received,
+    Reply,
+    ReplyKind,
+    Turn,
+    TurnOutcome,
+)
+from core.ports import Inbox, Next, Outbound
 
 SHUTTING_DOWN = "Bastion is restarting. Please send your message again in a minute."
+BUSY = "I'm busy with a lot of messages right now. Please try again in a minute."
+UNAVAILABLE = "I can't take messages right now. Please try again in a minute."
+DUPLICATE = "This message was already received."
+GAVE_UP = (
+    "Sorry, something went wrong while I was answering your message. "
+    "Please send it again, or type /human to reach a person."
+)
+# What a busy notice tells an HTTP client to wait.
+BUSY_RETRY_AFTER = 10.0
+
+
+@dataclass(eq=False, slots=True)
+class _Job:
+    """One accepted message on its way through a lane."""
+
+    entry_id: int
+    message: IncomingMessage
+    # Set when someone waits for the reply in this process (``submit``); None for a push
+    # platform or a replay, whose reply goes out through the ``Outbound`` or is held.
+    waiter: asyncio.Future[Reply] | None = None
+    # A replayed entry whose reply was already made: send it, do not ask again.
+    reply: Reply | None = None
+    replays: int = 0
 
 
 class Gateway:
-    """Runs each message through the pipeline, one turn at a time per conversation."""
+    """Admission, durable intake, fair lanes and the workers.
+
+    Use it with ``async with``, which stops the workers on exit; they start then, or with the
+    first message.
+    """
 
     def __init__(
-        self, pipeline: Next, *, system_prompt: str = "", admission: Admission | None = None
+        self,
+        pipeline: Next,
+        *,
+        inbox: Inbox | None = None,
+        admission: Admission | None = None,
+        system_prompt: str = "",
+        workers: int = 8,
+        max_backlog: int = 1000,
+        typing_interval: float = 4.0,
+        max_replays: int = 3,
     ) -> None:
+        if workers < 1:
+            raise ValueError("workers must be at least 1")
         self._pipeline = pipeline
-        self._system_prompt = system_prompt
+        self._inbox: Inbox = inbox if inbox is not None else EphemeralInbox()
         self._admission = admission
-        self._lanes = ConversationLanes()
+        self._system_prompt = system_prompt
+        self._workers = workers
+        self._max_backlog = max_backlog
+        self._typing_interval = typing_interval
+        self._max_replays = max_replays
+        self._lanes: FairLanes[_Job] = FairLanes(max_backlog)
+        self._outbound: dict[str, Outbound] = {}
+        self._waiters: dict[int, asyncio.Future[Reply]] = {}
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._started = False
         self._accepting = True
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -35,50 +108,244 @@ class Gateway:
         # Once shutdown begins, every running turn gets the same deadline (loop time).
         self._shutdown_at: float | None = None
         self._deadlines: set[asyncio.Timeout] = set()
+        self.counts = {"busy": 0, "duplicates": 0, "replayed": 0, "undelivered": 0}
+
+    async def __aenter__(self) -> Gateway:
+        self._start()
+        return self
+
+    def _start(self) -> None:
+        """Start the workers, once; the first message starts them if ``async with`` did not."""
+        if self._started:
+            return
+        self._started = True
+        for n in range(self._workers):
+            self._spawn(self._work(), name=f"worker-{n}")
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        self._accepting = False
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Anyone still waiting is told to send again, so the next start must not answer too.
+        told = []
+        for entry_id, waiter in self._waiters.items():
+            if not waiter.done():
+                waiter.set_result(_notice(SHUTTING_DOWN, TurnOutcome.FAILED))
+                told.append(entry_id)
+        try:
+            await self._mark_done(told)
+        except Exception as exc:
+            logger.warning("could not mark {} messages answered at shutdown: {}", len(told), exc)
 
     @property
     def in_flight(self) -> int:
+        """Turns running now."""
         return self._in_flight
 
+    @property
+    def backlog(self) -> int:
+        """Accepted messages waiting for a worker."""
+        return len(self._lanes)
+
+    def connect(self, platform: str, outbound: Outbound) -> None:
+        """Send ``platform``'s replies (and replays, and typing) through ``outbound``."""
+        self._outbound[platform] = outbound
+
     async def submit(self, message: IncomingMessage) -> Reply:
-        """Answer ``message``; always returns a reply the user can see."""
+        """Accept ``message`` and wait for its reply; always returns a reply the user can see."""
+        job_or_reply = await self._accept(message, waiting=True)
+        if isinstance(job_or_reply, Reply):
+            return job_or_reply
+        assert job_or_reply.waiter is not None
+        # Shielded: a client that goes away does not cancel the turn; its reply is then held.
+        try:
+            return await asyncio.shield(job_or_reply.waiter)
+        except asyncio.CancelledError:
+            job_or_reply.waiter = None
+            raise
+
+    async def deliver(self, message: IncomingMessage) -> None:
+        """Accept ``message`` from a push platform; returns once it is stored, not answered.
+
+        A refusal ("slow down", "busy") is sent through the platform's ``Outbound`` at once.
+        """
+        job_or_reply = await self._accept(message, waiting=False)
+        if isinstance(job_or_reply, Reply) and not job_or_reply.silent:
+            await self._send(message, job_or_reply)
+
+    async def held_replies(self, chat: ChatRef) -> list[Reply]:
+        """Replies made while nobody waited (after a restart); handed over once."""
+        return await self._inbox.held_replies(chat)
+
+    async def replay(self) -> int:
+        """Queue what the last run left unfinished; call once the outbounds are connected."""
+        self._start()
+        entries = await self._inbox.unfinished()
+        for entry in entries:
+            self._lanes.put(entry.message.chat.key, _replayed(entry), force=True)
+        if entries:
+            self.counts["replayed"] += len(entries)
+            logger.info("replaying {} messages left unfinished by the last run", len(entries))
+        return len(entries)
+
+    async def _accept(self, message: IncomingMessage, *, waiting: bool) -> _Job | Reply:
         if not self._accepting:
-            return Reply(SHUTTING_DOWN, kind=ReplyKind.NOTICE, outcome=TurnOutcome.FAILED)
+            return _notice(SHUTTING_DOWN, TurnOutcome.FAILED)
+        self._start()
         if self._admission is not None and (refusal := self._admission.refuse(message)):
             return refusal
-        self._in_flight += 1
-        self._idle.clear()
+        if len(self._lanes) >= self._max_backlog:
+            self.counts["busy"] += 1
+            return _notice(BUSY, TurnOutcome.BUSY, retry_after=BUSY_RETRY_AFTER)
         try:
-            return await self._run(message)
+            received = await self._inbox.receive(message)
+        except Exception as exc:
+            # Not stored means not accepted: say so rather than take it and maybe lose it.
+            logger.opt(exception=exc).error("the inbox could not store a message")
+            return _notice(UNAVAILABLE, TurnOutcome.FAILED)
+        if received.duplicate:
+            return await self._duplicate(received, waiting=waiting)
+        job = _Job(received.entry_id, message)
+        if waiting:
+            job.waiter = asyncio.get_running_loop().create_future()
+            self._waiters[job.entry_id] = job.waiter
+        # force: it is stored now, so it must run; the bound above is checked before storing,
+        # and concurrent stores can pass it by at most their own number.
+        self._lanes.put(message.chat.key, job, force=True)
+        return job
+
+    async def _duplicate(self, received: Received, *, waiting: bool) -> Reply:
+        self.counts["duplicates"] += 1
+        running = self._waiters.get(received.entry_id)
+        if waiting and running is not None:
+            # A client retrying while the first request still waits shares that answer.
+            return await asyncio.shield(running)
+        return _notice(DUPLICATE, TurnOutcome.DUPLICATE, silent=True)
+
+    async def _work(self) -> None:
+        while True:
+            key, job = await self._lanes.take()
+            self._in_flight += 1
+            self._idle.clear()
+            try:
+                await self._serve(job)
+            except Exception as exc:  # a worker must outlive any one message
+                logger.opt(exception=exc).error("a worker failed on a message")
+                self._settle(job, _notice(GAVE_UP, TurnOutcome.FAILED))
+            finally:
+                self._waiters.pop(job.entry_id, None)
+                self._lanes.release(key)
+                self._in_flight -= 1
+                if self._in_flight == 0:
+                    self._idle.set()
+
+    async def _serve(self, job: _Job) -> None:
+        if job.reply is not None:  # made before a restart: only its delivery is left
+            await self._finish(job, job.reply, last_try=job.replays > self._max_replays)
+            return
+        if job.replays > self._max_replays:
+            # Every earlier run died on it: answer with an apology instead of dying again.
+            logger.error("gave up on a message after {} replays", job.replays)
+            await self._finish(job, _notice(GAVE_UP, TurnOutcome.FAILED))
+            return
+        reply = await self._turn(job)
+        if reply is not None:
+            await self._finish(job, reply)
+        elif self._settle(job, _notice(SHUTTING_DOWN, TurnOutcome.FAILED)):
+            # Cut short by shutdown and told to resend. A push platform's message instead
+            # stays pending, and the next start answers it.
+            await self._inbox.done(job.entry_id)
+
+    async def _turn(self, job: _Job) -> Reply | None:
+        outbound = self._outbound.get(job.message.user.platform)
+        typing = self._spawn(self._typing(outbound, job.message)) if outbound else None
+        try:
+            async with asyncio.timeout(self._shutdown_at) as deadline:
+                self._deadlines.add(deadline)
+                try:
+                    turn = Turn(message=job.message, system_prompt=self._system_prompt)
+                    return await self._pipeline(turn)
+                finally:
+                    self._deadlines.discard(deadline)
         except TimeoutError:
             # Only the shutdown deadline gets here: the error boundary catches the pipeline's own.
-            logger.warning("a turn was cut short by shutdown; the user is asked to resend")
-            return Reply(SHUTTING_DOWN, kind=ReplyKind.NOTICE, outcome=TurnOutcome.FAILED)
+            logger.warning("a turn was cut short by shutdown")
+            return None
         finally:
-            self._in_flight -= 1
-            if self._in_flight == 0:
-                self._idle.set()
+            if typing is not None:
+                typing.cancel()
 
-    async def _run(self, message: IncomingMessage) -> Reply:
-        async with asyncio.timeout(self._shutdown_at) as deadline:
-            self._deadlines.add(deadline)
+    async def _finish(self, job: _Job, reply: Reply, *, last_try: bool = False) -> None:
+        if self._settle(job, reply):
+            await self._inbox.done(job.entry_id)
+            return
+        await self._inbox.answered(job.entry_id, reply)
+        if job.message.user.platform not in self._outbound:
+            return  # held: the client collects it with ``held_replies``
+        if not reply.silent and not await self._send(job.message, reply):
+            if not last_try:
+                return  # stays answered: the next start tries to deliver it again
+            logger.error("gave up delivering a reply after {} starts", job.replays)
+        await self._inbox.done(job.entry_id)
+
+    def _settle(self, job: _Job, reply: Reply) -> bool:
+        """Hand ``reply`` to whoever waits for it in this process; False if nobody does."""
+        if job.waiter is None or job.waiter.done():
+            return False
+        job.waiter.set_result(reply)
+        return True
+
+    async def _send(self, message: IncomingMessage, reply: Reply) -> bool:
+        outbound = self._outbound.get(message.user.platform)
+        if outbound is None:
+            logger.error(
+                "no outbound for platform {!r}: a reply was not sent", message.user.platform
+            )
+            self.counts["undelivered"] += 1
+            return False
+        try:
+            await outbound.send(message, reply)
+        except Exception as exc:
+            self.counts["undelivered"] += 1
+            logger.warning(
+                "could not deliver a reply (conversation {}): {}",
+                pseudonym(message.chat.key),
+                exc,
+            )
+            return False
+        return True
+
+    async def _typing(self, outbound: Outbound, message: IncomingMessage) -> None:
+        while True:
             try:
-                async with self._lanes.hold(message.chat.key):
-                    turn = Turn(message=message, system_prompt=self._system_prompt)
-                    return await self._pipeline(turn)
-            finally:
-                self._deadlines.discard(deadline)
+                await outbound.typing(message)
+            except Exception as exc:  # a missing indicator is cosmetic: never fail the turn
+                logger.debug("typing indicator failed: {}", exc)
+            await asyncio.sleep(self._typing_interval)
 
     def stop_intake(self, grace: float) -> None:
         """Refuse new messages with a "restarting" notice; running turns get ``grace`` seconds.
 
-        A turn still running then is cancelled and its user gets the same notice, so nobody is
-        left without a reply.
+        Messages still waiting in lanes are not started: those of a push platform stay in the
+        inbox for the next start; those a client waits for get the notice. A turn still running
+        when the grace ends is cancelled the same way, so nobody is left without a reply.
         """
         self._accepting = False
         self._shutdown_at = asyncio.get_running_loop().time() + grace
         for deadline in self._deadlines:
             deadline.reschedule(self._shutdown_at)
+        told = [
+            job.entry_id
+            for job in self._lanes.take_all_waiting()
+            if self._settle(job, _notice(SHUTTING_DOWN, TurnOutcome.FAILED))
+        ]
+        if told:
+            self._spawn(self._mark_done(told), name="told-to-resend")
+
+    async def _mark_done(self, entry_ids: list[int]) -> None:
+        for entry_id in entry_ids:
+            await self._inbox.done(entry_id)
 
     async def drain(self, grace: float) -> bool:
         """Wait up to ``grace`` seconds for running turns; True if none was left behind."""
@@ -88,3 +355,52 @@ class Gateway:
             logger.warning("shutdown grace ran out with {} turns in flight", self._in_flight)
             return False
         return True
+
+    def metrics(self) -> Mapping[str, float]:
+        return {"backlog": self.backlog, "in_flight": self._in_flight, **self.counts}
+
+    def _spawn(
+        self, work: Coroutine[Any, Any, None], name: str | None = None
+    ) -> asyncio.Task[None]:
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+
+class EphemeralInbox:
+    """An inbox that keeps nothing: for tests and benchmarks of the flow alone.
+
+    Without a durable inbox a crash loses what was queued; the runtime always uses SQLite.
+    """
+
+    def __init__(self) -> None:
+        self._ids = itertools.count(1)
+
+    async def receive(self, message: IncomingMessage) -> Received:
+        return Received(next(self._ids))
+
+    async def answered(self, entry_id: int, reply: Reply) -> None:
+        return None
+
+    async def done(self, entry_id: int) -> None:
+        return None
+
+    async def unfinished(self) -> list[InboxEntry]:
+        return []
+
+    async def held_replies(self, chat: ChatRef) -> list[Reply]:
+        return []
+
+
+def _replayed(entry: InboxEntry) -> _Job:
+    ready = entry.reply if entry.state is InboxState.ANSWERED else None
+    return _Job(entry.id, entry.message, reply=ready, replays=entry.replays)
+
+
+def _notice(
+    text: str, outcome: TurnOutcome, *, retry_after: float | None = None, silent: bool = False
+) -> Reply:
+    return Reply(
+        text, kind=ReplyKind.NOTICE, outcome=outcome, retry_after=retry_after, silent=silent
+    )

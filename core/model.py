@@ -62,6 +62,8 @@ class IncomingMessage:
     sent_at: datetime
     command: Command | None = None
     extras: Mapping[str, Any] = field(default_factory=lambda: _EMPTY, compare=False)
+    # Read back from the durable inbox after a restart: its turn may have begun before.
+    replayed: bool = field(default=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.sent_at.tzinfo is None:
@@ -87,6 +89,7 @@ class TurnOutcome(StrEnum):
     BLOCKED = "blocked"  # refused at admission: an admin blocked the user
     BUSY = "busy"  # refused at intake: the backlog is full
     OVER_BUDGET = "over_budget"  # the user's (or the bot's) token/cost budget is spent
+    DUPLICATE = "duplicate"  # the platform delivered a message id already received
     FAILED = "failed"  # the error boundary caught something
 
 
@@ -220,3 +223,29 @@ class Ticket:
     transcript: tuple[StoredMessage, ...]
     opened_at: datetime
     status: TicketStatus = TicketStatus.OPEN
+
+
+class InboxState(StrEnum):
+    PENDING = "pending"  # accepted, its turn not finished
+    ANSWERED = "answered"  # the reply is ready but not yet sent (or held for the client)
+    DONE = "done"  # the reply was sent; the row only remembers the id, for duplicates
+
+
+@dataclass(frozen=True, slots=True)
+class InboxEntry:
+    """An accepted message as the durable inbox keeps it until its reply is sent."""
+
+    id: int
+    message: IncomingMessage
+    state: InboxState = InboxState.PENDING
+    reply: Reply | None = None
+    # How many starts found it unfinished: a message that keeps crashing the process stops.
+    replays: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Received:
+    """What the inbox says to a message: a new entry, or the earlier one with the same id."""
+
+    entry_id: int
+    duplicate: bool = False

@@ -13,7 +13,9 @@ from core.model import (
     ChatMessage,
     ChatRef,
     Completion,
+    InboxEntry,
     IncomingMessage,
+    Received,
     Reply,
     StoredMessage,
     Ticket,
@@ -97,9 +99,47 @@ class TurnMetrics(Protocol):
 
 
 class MessageSink(Protocol):
-    """What adapters hand normalized messages to (the core's ``Gateway``)."""
+    """What a request/response adapter (web chat, console) hands messages to: the ``Gateway``."""
 
-    async def submit(self, message: IncomingMessage) -> Reply: ...
+    async def submit(self, message: IncomingMessage) -> Reply:
+        """Accept ``message`` and wait for its reply."""
+        ...
+
+
+class Outbound(Protocol):
+    """How the core reaches a push platform (Telegram, Discord, Slack) on its own."""
+
+    async def send(self, message: IncomingMessage, reply: Reply) -> None:
+        """Deliver ``reply`` to where ``message`` came from; raise ``DeliveryError`` if refused."""
+        ...
+
+    async def typing(self, message: IncomingMessage) -> None:
+        """Show that an answer is being written; repeated while the turn runs."""
+        ...
+
+
+class Inbox(Protocol):
+    """Durable intake: a message is stored before it is acknowledged, until its reply is sent."""
+
+    async def receive(self, message: IncomingMessage) -> Received:
+        """Store ``message`` as pending, or report that its id was delivered before."""
+        ...
+
+    async def answered(self, entry_id: int, reply: Reply) -> None:
+        """The turn produced ``reply``; a restart sends it instead of running the turn again."""
+        ...
+
+    async def done(self, entry_id: int) -> None:
+        """The reply reached the user."""
+        ...
+
+    async def unfinished(self) -> list[InboxEntry]:
+        """What a crash left: entries not done, oldest first, each counted as replayed."""
+        ...
+
+    async def held_replies(self, chat: ChatRef) -> list[Reply]:
+        """Replies nobody was connected to receive (a replay for the web chat); now done."""
+        ...
 
 
 class TicketStore(Protocol):

@@ -75,6 +75,14 @@ def parse_chat_request(
     )
 
 
+def held_request_chat(user_id: str | None) -> ChatRef:
+    """The conversation whose held replies ``GET /api/chat/held?user_id=`` asks for."""
+    if user_id is None:
+        raise BadChatRequest(422, "missing_field", "missing query parameter: user_id")
+    # The same rules as the user_id of POST /api/chat, so both name the same conversation.
+    return ChatRef(PLATFORM, _identifier({"user_id": user_id}, "user_id", required=True))
+
+
 def reply_body(replies: list[Reply]) -> dict[str, Any]:
     return {"replies": [{"text": r.text, "kind": str(r.kind)} for r in replies]}
 

@@ -4,16 +4,39 @@ from __future__ import annotations
 
 import math
 from importlib import resources
+from typing import Protocol
 
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
-from adapters.web.convert import BadChatRequest, max_body_bytes, parse_chat_request, reply_body
-from core.ports import MessageSink
+from adapters.web.convert import (
+    BadChatRequest,
+    held_request_chat,
+    max_body_bytes,
+    parse_chat_request,
+    reply_body,
+)
+from core.model import ChatRef, IncomingMessage, Reply, TurnOutcome
+
+# Replies that are refusals, not answers, as HTTP statuses a client knows how to handle.
+_REFUSALS = {
+    TurnOutcome.RATE_LIMITED: (429, "rate_limited"),
+    TurnOutcome.BUSY: (503, "busy"),
+    TurnOutcome.BLOCKED: (403, "blocked"),
+    TurnOutcome.DUPLICATE: (409, "duplicate_message_id"),
+}
 
 
-def web_chat_routes(sink: MessageSink, max_chars: int) -> list[Route]:
+class WebSink(Protocol):
+    """What the web chat needs from the core (the ``Gateway``)."""
+
+    async def submit(self, message: IncomingMessage) -> Reply: ...
+
+    async def held_replies(self, chat: ChatRef) -> list[Reply]: ...
+
+
+def web_chat_routes(sink: WebSink, max_chars: int) -> list[Route]:
     """Routes to mount on the shared HTTP application."""
     page = resources.files("adapters.web").joinpath("static/index.html").read_text("utf-8")
     body_limit = max_body_bytes(max_chars)
@@ -28,17 +51,31 @@ def web_chat_routes(sink: MessageSink, max_chars: int) -> list[Route]:
         except BadChatRequest as bad:
             return JSONResponse(bad.body(), status_code=bad.status)
         reply = await sink.submit(message)
+        refusal = _REFUSALS.get(reply.outcome)
+        if refusal is None:
+            return JSONResponse(reply_body([reply]))
+        status, code = refusal
+        refused: dict[str, object] = {"error": {"code": code, "message": reply.text}}
+        headers = {}
         if reply.retry_after is not None:
-            # Refused at admission: HTTP clients get the standard signal to back off.
+            # The standard signal for an HTTP client to back off, in whole seconds.
             wait = max(1, math.ceil(reply.retry_after))
-            return JSONResponse(
-                {"error": {"code": "rate_limited", "message": reply.text}, "retry_after": wait},
-                status_code=429,
-                headers={"Retry-After": str(wait)},
-            )
-        return JSONResponse(reply_body([reply]))
+            refused["retry_after"] = wait
+            headers["Retry-After"] = str(wait)
+        return JSONResponse(refused, status_code=status, headers=headers)
 
-    return [Route("/", index, methods=["GET"]), Route("/api/chat", chat, methods=["POST"])]
+    async def held(request: Request) -> Response:
+        try:
+            chat = held_request_chat(request.query_params.get("user_id"))
+        except BadChatRequest as bad:
+            return JSONResponse(bad.body(), status_code=bad.status)
+        return JSONResponse(reply_body(await sink.held_replies(chat)))
+
+    return [
+        Route("/", index, methods=["GET"]),
+        Route("/api/chat", chat, methods=["POST"]),
+        Route("/api/chat/held", held, methods=["GET"]),
+    ]
 
 
 async def _read_bounded(request: Request, limit: int) -> bytes:

@@ -17,8 +17,18 @@ from loguru import logger
 
 from core.cache.lru import BoundedCache
 from core.errors import StorageError
-from core.model import ChatRef, IncomingMessage, Reply, Role, StoredMessage, Ticket, UserRef
-from core.storage.sqlite import tickets
+from core.model import (
+    ChatRef,
+    InboxEntry,
+    IncomingMessage,
+    Received,
+    Reply,
+    Role,
+    StoredMessage,
+    Ticket,
+    UserRef,
+)
+from core.storage.sqlite import inbox, tickets
 from core.storage.sqlite.checkpoint import WalCheckpointer
 from core.storage.sqlite.migrations import migrate
 
@@ -102,6 +112,8 @@ class SqliteStore:
     async def record_incoming(self, message: IncomingMessage) -> int:
         user_id, conversation_id = await self._ids_for(message)
         seen = message.sent_at.astimezone(UTC).isoformat()
+        if message.replayed and (earlier := await self._incoming_id(message, conversation_id)):
+            return earlier  # the crash came after this turn stored its message
         async with self._write_lock:
             return await _fetch_id(
                 self.db,
@@ -119,6 +131,15 @@ class SqliteStore:
                     *self._weight(Role.USER, message.text),
                 ),
             )
+
+    async def _incoming_id(self, message: IncomingMessage, conversation_id: int) -> int:
+        async with self.db.execute(
+            """SELECT id FROM messages WHERE conversation_id = ? AND direction = 'in'
+               AND platform_message_id = ? ORDER BY id DESC LIMIT 1""",
+            (conversation_id, message.message_id),
+        ) as cursor:
+            row = await cursor.fetchone()
+        return int(row[0]) if row else 0
 
     async def record_reply(self, message: IncomingMessage, reply: Reply, latency_ms: float) -> int:
         user, chat, usage = message.user, message.chat, reply.usage
@@ -243,6 +264,7 @@ class SqliteStore:
                 conversations = [(int(r[0]),) for r in await cursor.fetchall()]
             self._ids.clear()  # rare; simpler and safer than tracking each deleted key
             await tickets.scrub_user(db, user.platform, user.user_id)
+            await inbox.forget_user(db, user.key)
             # Messages and tickets go with the user (ON DELETE CASCADE); conversations left
             # empty go too, since their keys can carry the user's id (a DM's chat id often is
             # the user id), unless someone else's ticket still needs them.
@@ -288,6 +310,32 @@ class SqliteStore:
     async def close_ticket(self, ticket_id: int) -> bool:
         async with self._write_lock:
             return await tickets.close(self.db, ticket_id, datetime.now(UTC))
+
+    # The durable inbox (core/storage/sqlite/inbox.py has the why of each step).
+
+    async def receive(self, message: IncomingMessage) -> Received:
+        async with self._write_lock:
+            return await inbox.receive(self.db, message, datetime.now(UTC))
+
+    async def answered(self, entry_id: int, reply: Reply) -> None:
+        async with self._write_lock:
+            await inbox.answered(self.db, entry_id, reply)
+
+    async def done(self, entry_id: int) -> None:
+        async with self._write_lock:
+            await inbox.done(self.db, entry_id, datetime.now(UTC))
+
+    async def unfinished(self) -> list[InboxEntry]:
+        async with self._write_lock:
+            return await inbox.unfinished(self.db)
+
+    async def held_replies(self, chat: ChatRef) -> list[Reply]:
+        async with self._transaction() as db:
+            return await inbox.held(db, chat.key, datetime.now(UTC))
+
+    async def purge_inbox(self, finished_before: datetime) -> int:
+        async with self._write_lock:
+            return await inbox.purge(self.db, finished_before)
 
     async def _checkpoint_truncate(self) -> None:
         async with self._write_lock:

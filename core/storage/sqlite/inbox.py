@@ -1,0 +1,209 @@
+"""The SQL behind the durable inbox; ``SqliteStore`` calls these under its write lock.
+
+A row is written when a message is accepted, before the platform hears it arrived, and is
+finished when the reply is sent. Its text lives in the row only that long: a finished row keeps
+just the ids, so a platform's late second delivery of the same message is still recognised.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from typing import Any
+
+import aiosqlite
+from loguru import logger
+
+from core.commands import parse_command
+from core.model import (
+    ChatRef,
+    Command,
+    InboxEntry,
+    InboxState,
+    IncomingMessage,
+    Received,
+    Reply,
+    ReplyKind,
+    TurnOutcome,
+    Usage,
+    UserRef,
+)
+
+
+async def receive(db: aiosqlite.Connection, message: IncomingMessage, now: datetime) -> Received:
+    """Insert ``message`` as pending, or find the row an earlier delivery of it left."""
+    key = (message.user.platform, message.chat.key, message.message_id)
+    async with db.execute(
+        """INSERT INTO inbox (platform, chat_key, message_id, user_key, payload, received_at)
+           VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT (platform, chat_key, message_id) DO NOTHING
+           RETURNING id""",
+        (*key, message.user.key, dump_message(message), now.isoformat()),
+    ) as cursor:
+        row = await cursor.fetchone()
+    if row is not None:
+        return Received(int(row[0]))
+    async with db.execute(
+        "SELECT id FROM inbox WHERE platform = ? AND chat_key = ? AND message_id = ?", key
+    ) as cursor:
+        row = await cursor.fetchone()
+    # Gone between the two statements only if a purge or /forget removed it: treat as seen.
+    return Received(int(row[0]) if row else 0, duplicate=True)
+
+
+async def answered(db: aiosqlite.Connection, entry_id: int, reply: Reply) -> None:
+    """Keep the reply with the message until it is sent; a replay then sends it, not re-asks."""
+    await db.execute(
+        "UPDATE inbox SET state = 'answered', reply = ? WHERE id = ? AND state = 'pending'",
+        (dump_reply(reply), entry_id),
+    )
+
+
+async def done(db: aiosqlite.Connection, entry_id: int, now: datetime) -> None:
+    """The reply was sent: drop the text, keep the ids for duplicate detection."""
+    await db.execute(
+        """UPDATE inbox SET state = 'done', payload = '', reply = NULL, finished_at = ?
+           WHERE id = ?""",
+        (now.isoformat(), entry_id),
+    )
+
+
+async def unfinished(db: aiosqlite.Connection) -> list[InboxEntry]:
+    """Every entry not done, oldest first, each counted as replayed once more."""
+    async with db.execute(
+        """UPDATE inbox SET attempts = attempts + 1 WHERE state != 'done'
+           RETURNING id, payload, state, reply, attempts"""
+    ) as cursor:
+        rows = await cursor.fetchall()
+    entries = [_entry(row) for row in rows]
+    return sorted(entries, key=lambda entry: entry.id)
+
+
+async def held(db: aiosqlite.Connection, chat_key: str, now: datetime) -> list[Reply]:
+    """Replies ready for ``chat_key`` that nobody was waiting for, oldest first; now done.
+
+    Call inside a transaction: the read and the update must see the same rows.
+    """
+    async with db.execute(
+        "SELECT id, reply FROM inbox WHERE chat_key = ? AND state = 'answered' ORDER BY id",
+        (chat_key,),
+    ) as cursor:
+        rows = list(await cursor.fetchall())
+    await db.executemany(
+        """UPDATE inbox SET state = 'done', payload = '', reply = NULL, finished_at = ?
+           WHERE id = ?""",
+        [(now.isoformat(), int(row[0])) for row in rows],
+    )
+    return [load_reply(str(reply)) for _, reply in rows]
+
+
+async def purge(db: aiosqlite.Connection, finished_before: datetime) -> int:
+    """Forget finished rows older than the duplicate window; returns how many."""
+    cursor = await db.execute(
+        "DELETE FROM inbox WHERE state = 'done' AND finished_at < ?",
+        (finished_before.astimezone(UTC).isoformat(),),
+    )
+    await cursor.close()
+    return cursor.rowcount
+
+
+async def forget_user(db: aiosqlite.Connection, user_key: str) -> None:
+    await db.execute("DELETE FROM inbox WHERE user_key = ?", (user_key,))
+
+
+def _entry(row: aiosqlite.Row | tuple[Any, ...]) -> InboxEntry:
+    entry_id, payload, state, reply, attempts = row
+    return InboxEntry(
+        id=int(entry_id),
+        message=load_message(str(payload)),
+        state=InboxState(state),
+        reply=load_reply(str(reply)) if reply else None,
+        replays=int(attempts),
+    )
+
+
+def dump_message(message: IncomingMessage) -> str:
+    return json.dumps(
+        {
+            "id": message.message_id,
+            "user": [message.user.platform, message.user.user_id, message.user.display_name],
+            "chat": [
+                message.chat.platform,
+                message.chat.chat_id,
+                message.chat.thread_id,
+                message.chat.is_group,
+            ],
+            "text": message.text,
+            "sent_at": message.sent_at.isoformat(),
+            "command": None
+            if message.command is None
+            else [
+                message.command.name,
+                message.command.args,
+            ],
+            "extras": _portable(message.extras),
+        },
+        ensure_ascii=False,
+    )
+
+
+def load_message(payload: str) -> IncomingMessage:
+    data = json.loads(payload)
+    platform, user_id, display_name = data["user"]
+    chat_platform, chat_id, thread_id, is_group = data["chat"]
+    command = data["command"]
+    return IncomingMessage(
+        message_id=data["id"],
+        user=UserRef(platform, user_id, display_name),
+        chat=ChatRef(chat_platform, chat_id, thread_id, is_group),
+        text=data["text"],
+        sent_at=datetime.fromisoformat(data["sent_at"]),
+        command=Command(*command) if command else parse_command(data["text"]),
+        extras=data["extras"],
+        replayed=True,
+    )
+
+
+def dump_reply(reply: Reply) -> str:
+    usage = reply.usage
+    return json.dumps(
+        {
+            "text": reply.text,
+            "kind": reply.kind,
+            "outcome": reply.outcome,
+            "provider": reply.provider,
+            "model": reply.model,
+            "usage": [usage.input_tokens, usage.output_tokens, usage.cost_usd],
+            "trail": list(reply.trail),
+            "silent": reply.silent,
+        },
+        ensure_ascii=False,
+    )
+
+
+def load_reply(payload: str) -> Reply:
+    data = json.loads(payload)
+    return Reply(
+        text=data["text"],
+        kind=ReplyKind(data["kind"]),
+        outcome=TurnOutcome(data["outcome"]),
+        provider=data["provider"],
+        model=data["model"],
+        usage=Usage(*data["usage"]),
+        trail=tuple(data["trail"]),
+        silent=data["silent"],
+    )
+
+
+def _portable(extras: Mapping[str, Any]) -> dict[str, Any]:
+    """The extras JSON can carry; adapters keep what a replay needs in plain values."""
+    kept: dict[str, Any] = {}
+    for name, value in extras.items():
+        try:
+            json.dumps(value)
+        except (TypeError, ValueError):
+            logger.debug("inbox: extra {!r} is not JSON and is not kept for a replay", name)
+            continue
+        kept[name] = value
+    return kept

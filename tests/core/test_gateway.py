@@ -1,0 +1,357 @@
+"""The gateway: ordering, fairness, the backlog bound, duplicates, replay, typing, shutdown."""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+from core.errors import DeliveryError
+from core.gateway import BUSY, DUPLICATE, GAVE_UP, SHUTTING_DOWN, Gateway
+from core.model import InboxState, IncomingMessage, Reply, ReplyKind, Turn, TurnOutcome
+from core.storage.sqlite import SqliteStore
+from tests.fakes import message
+
+
+@dataclass
+class RecordingOutbound:
+    """A push platform as the gateway sees it: records what it is asked to send."""
+
+    sent: list[tuple[str, str]] = field(default_factory=list)  # (message text, reply text)
+    typed: list[str] = field(default_factory=list)
+    fail: bool = False
+    arrived: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def send(self, message: IncomingMessage, reply: Reply) -> None:
+        if self.fail:
+            raise DeliveryError("the platform said no")
+        self.sent.append((message.text, reply.text))
+        self.arrived.set()
+
+    async def typing(self, message: IncomingMessage) -> None:
+        self.typed.append(message.text)
+
+    async def wait_for(self, count: int) -> None:
+        while len(self.sent) < count:
+            self.arrived.clear()
+            await asyncio.wait_for(self.arrived.wait(), timeout=5)
+
+
+async def until(condition: Callable[[], bool]) -> None:
+    """Let the workers run until ``condition`` holds (a few seconds at most)."""
+    for _ in range(5000):
+        if condition():
+            return
+        await asyncio.sleep(0.001)
+    raise AssertionError("the condition never held")
+
+
+async def echo(turn: Turn) -> Reply:
+    return Reply(f"re: {turn.message.text}")
+
+
+@pytest.fixture
+async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
+    async with SqliteStore(tmp_path / "inbox.db") as opened:
+        yield opened
+
+
+async def test_a_hundred_messages_with_random_latencies_come_back_in_order() -> None:
+    async def slow_at_random(turn: Turn) -> Reply:
+        await asyncio.sleep(random.uniform(0, 0.004))
+        return Reply(turn.message.text)
+
+    outbound = RecordingOutbound()
+    async with Gateway(slow_at_random, workers=8) as gateway:
+        gateway.connect("test", outbound)
+        texts = [f"m{n}" for n in range(100)]
+        for text in texts:
+            await gateway.deliver(message(text, user="same"))
+        await outbound.wait_for(100)
+    assert [reply for _, reply in outbound.sent] == texts
+
+
+async def test_submitted_messages_of_one_conversation_are_answered_in_order() -> None:
+    async def slow_at_random(turn: Turn) -> Reply:
+        await asyncio.sleep(random.uniform(0, 0.004))
+        return Reply(turn.message.text)
+
+    async with Gateway(slow_at_random, workers=4) as gateway:
+        texts = [f"m{n}" for n in range(50)]
+        replies = await asyncio.gather(*(gateway.submit(message(t, user="same")) for t in texts))
+    assert [r.text for r in replies] == texts
+
+
+async def test_different_conversations_do_not_wait_for_each_other() -> None:
+    release = asyncio.Event()
+
+    async def blocks_alice(turn: Turn) -> Reply:
+        if turn.message.user.user_id == "alice":
+            await release.wait()
+        return Reply("done")
+
+    async with Gateway(blocks_alice, workers=2) as gateway:
+        alice = asyncio.create_task(gateway.submit(message("x", user="alice")))
+        bob = await asyncio.wait_for(gateway.submit(message("y", user="bob")), timeout=5)
+        assert bob.text == "done"
+        release.set()
+        await alice
+
+
+async def test_a_flooding_conversation_gets_one_turn_per_round() -> None:
+    order: list[str] = []
+    gate = asyncio.Event()
+
+    async def records(turn: Turn) -> Reply:
+        await gate.wait()
+        order.append(turn.message.text)
+        return Reply("ok")
+
+    outbound = RecordingOutbound()
+    async with Gateway(records, workers=1) as gateway:
+        gateway.connect("test", outbound)
+        for n in range(5):
+            await gateway.deliver(message(f"flood{n}", user="flooder"))
+        await gateway.deliver(message("calm", user="calm"))
+        gate.set()
+        await outbound.wait_for(6)
+    # The calm user waits for the flooder's turn already running, then goes next.
+    assert order[:3] == ["flood0", "calm", "flood1"]
+
+
+async def test_past_the_backlog_bound_new_messages_get_busy() -> None:
+    release = asyncio.Event()
+
+    async def waits(turn: Turn) -> Reply:
+        await release.wait()
+        return Reply("ok")
+
+    async with Gateway(waits, workers=1, max_backlog=2) as gateway:
+        running = [asyncio.create_task(gateway.submit(message("m0")))]
+        await until(lambda: gateway.in_flight > 0)
+        running += [asyncio.create_task(gateway.submit(message(f"m{n}"))) for n in (1, 2)]
+        await until(lambda: gateway.backlog == 2)
+        busy = await gateway.submit(message("one too many", user="other"))
+        assert (busy.text, busy.outcome) == (BUSY, TurnOutcome.BUSY)
+        assert busy.retry_after is not None and busy.retry_after > 0
+        release.set()
+        assert [r.text for r in await asyncio.gather(*running)] == ["ok"] * 3
+        assert gateway.metrics()["busy"] == 1
+
+
+async def test_a_duplicate_delivery_is_answered_once(store: SqliteStore) -> None:
+    outbound = RecordingOutbound()
+    async with Gateway(echo, inbox=store) as gateway:
+        gateway.connect("test", outbound)
+        first = message("where is my order?")
+        await gateway.deliver(first)
+        await outbound.wait_for(1)
+        await gateway.deliver(first)  # the platform retried its webhook
+        await gateway.deliver(message("and now?"))
+        await outbound.wait_for(2)
+    assert outbound.sent == [
+        ("where is my order?", "re: where is my order?"),
+        ("and now?", "re: and now?"),
+    ]
+    assert gateway.metrics()["duplicates"] == 1
+
+
+async def test_a_retried_request_shares_the_answer_of_the_first(store: SqliteStore) -> None:
+    release = asyncio.Event()
+    calls = 0
+
+    async def slow(turn: Turn) -> Reply:
+        nonlocal calls
+        calls += 1
+        await release.wait()
+        return Reply("the answer")
+
+    async with Gateway(slow, inbox=store) as gateway:
+        original = message("hello")
+        first = asyncio.create_task(gateway.submit(original))
+        await asyncio.sleep(0.01)
+        retry = asyncio.create_task(gateway.submit(original))
+        await asyncio.sleep(0.01)
+        release.set()
+        assert [(await first).text, (await retry).text] == ["the answer", "the answer"]
+        late = await gateway.submit(original)
+    assert (late.text, late.outcome) == (DUPLICATE, TurnOutcome.DUPLICATE)
+    assert calls == 1
+
+
+async def test_unfinished_messages_are_replayed_once_at_the_next_start(
+    store: SqliteStore,
+) -> None:
+    # What a crash leaves: two accepted messages, one already answered but not sent.
+    pending = message("still to answer", user="ann")
+    ready = message("answered before the crash", user="bob")
+    await store.receive(pending)
+    entry = await store.receive(ready)
+    await store.answered(entry.entry_id, Reply("made before the crash"))
+    asked: list[str] = []
+
+    async def records(turn: Turn) -> Reply:
+        asked.append(turn.message.text)
+        return Reply(f"re: {turn.message.text}")
+
+    outbound = RecordingOutbound()
+    async with Gateway(records, inbox=store) as gateway:
+        gateway.connect("test", outbound)
+        assert await gateway.replay() == 2
+        await outbound.wait_for(2)
+        await gateway.drain(grace=5)
+    assert sorted(outbound.sent) == [
+        ("answered before the crash", "made before the crash"),
+        ("still to answer", "re: still to answer"),
+    ]
+    assert asked == ["still to answer"]  # the ready reply was sent, not asked again
+    assert await store.unfinished() == []
+
+
+async def test_replayed_replies_for_the_web_chat_are_held_until_collected(
+    store: SqliteStore,
+) -> None:
+    pending = message("asked before the crash", platform="web")
+    await store.receive(pending)
+    async with Gateway(echo, inbox=store) as gateway:
+        await gateway.replay()
+        await until(lambda: gateway.in_flight == 0 and gateway.backlog == 0)
+        await gateway.drain(grace=5)
+        held = await gateway.held_replies(pending.chat)
+        assert [r.text for r in held] == ["re: asked before the crash"]
+        assert await gateway.held_replies(pending.chat) == []
+
+
+async def test_a_message_that_keeps_crashing_gets_an_apology(store: SqliteStore) -> None:
+    poison = message("crash me")
+    await store.receive(poison)
+    for _ in range(3):  # three starts that died on it
+        await store.unfinished()
+    asked: list[str] = []
+
+    async def records(turn: Turn) -> Reply:
+        asked.append(turn.message.text)
+        return Reply("never")
+
+    outbound = RecordingOutbound()
+    async with Gateway(records, inbox=store, max_replays=3) as gateway:
+        gateway.connect("test", outbound)
+        await gateway.replay()
+        await outbound.wait_for(1)
+    assert outbound.sent == [("crash me", GAVE_UP)]
+    assert asked == []
+
+
+async def test_a_reply_the_platform_refuses_stays_for_the_next_start(store: SqliteStore) -> None:
+    outbound = RecordingOutbound(fail=True)
+    async with Gateway(echo, inbox=store) as gateway:
+        gateway.connect("test", outbound)
+        await gateway.deliver(message("hello"))
+        await until(lambda: gateway.metrics()["undelivered"] == 1)
+    left = await store.unfinished()
+    assert [(e.state, e.reply.text if e.reply else "") for e in left] == [
+        (InboxState.ANSWERED, "re: hello")
+    ]
+
+
+async def test_typing_is_shown_while_a_turn_runs() -> None:
+    async def slow(turn: Turn) -> Reply:
+        await asyncio.sleep(0.05)
+        return Reply("done")
+
+    outbound = RecordingOutbound()
+    async with Gateway(slow, typing_interval=0.01) as gateway:
+        gateway.connect("test", outbound)
+        await gateway.deliver(message("hi"))
+        await outbound.wait_for(1)
+        typed = len(outbound.typed)
+        await asyncio.sleep(0.03)
+    assert typed >= 2
+    assert len(outbound.typed) == typed  # it stopped with the turn
+
+
+async def test_a_refusal_goes_out_through_the_platform() -> None:
+    async def never(turn: Turn) -> Reply:
+        raise AssertionError("a refused message never reaches the pipeline")
+
+    outbound = RecordingOutbound()
+    async with Gateway(never, workers=1, max_backlog=1) as gateway:
+        gateway.connect("test", outbound)
+        gateway.stop_intake(grace=1)
+        await gateway.deliver(message("too late"))
+    assert outbound.sent == [("too late", SHUTTING_DOWN)]
+
+
+async def test_a_worker_survives_a_crashing_turn() -> None:
+    async def crashes_once(turn: Turn) -> Reply:
+        if turn.message.text == "boom":
+            raise RuntimeError("bug")
+        return Reply("fine")
+
+    async with Gateway(crashes_once, workers=1) as gateway:
+        crashed = await gateway.submit(message("boom"))
+        after = await gateway.submit(message("next"))
+    assert (crashed.text, crashed.outcome) == (GAVE_UP, TurnOutcome.FAILED)
+    assert after.text == "fine"
+
+
+async def test_after_stop_intake_new_messages_get_a_notice_and_running_turns_finish() -> None:
+    release = asyncio.Event()
+
+    async def waits(turn: Turn) -> Reply:
+        await release.wait()
+        return Reply("answered")
+
+    async with Gateway(waits) as gateway:
+        running = asyncio.create_task(gateway.submit(message("first")))
+        await until(lambda: gateway.in_flight > 0)
+        gateway.stop_intake(grace=5)
+
+        late = await gateway.submit(message("second"))
+        assert (late.kind, late.text) == (ReplyKind.NOTICE, SHUTTING_DOWN)
+
+        assert await gateway.drain(grace=0.01) is False  # still running
+        release.set()
+        assert await gateway.drain(grace=1) is True
+        assert (await running).text == "answered"
+
+
+async def test_a_turn_still_running_when_the_grace_ends_gets_the_restart_notice() -> None:
+    async def never_finishes(turn: Turn) -> Reply:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async with Gateway(never_finishes) as gateway:
+        running = asyncio.create_task(gateway.submit(message("stuck")))
+        await until(lambda: gateway.in_flight > 0)
+        gateway.stop_intake(grace=0.05)
+
+        reply = await asyncio.wait_for(running, timeout=5)
+        assert (reply.kind, reply.text) == (ReplyKind.NOTICE, SHUTTING_DOWN)
+        assert await gateway.drain(grace=1) is True
+
+
+async def test_at_shutdown_waiting_push_messages_stay_for_the_next_start(
+    store: SqliteStore,
+) -> None:
+    release = asyncio.Event()
+
+    async def waits(turn: Turn) -> Reply:
+        await release.wait()
+        return Reply("answered")
+
+    outbound = RecordingOutbound()
+    async with Gateway(waits, inbox=store, workers=1) as gateway:
+        gateway.connect("test", outbound)
+        await gateway.deliver(message("running", user="a"))
+        await gateway.deliver(message("waiting", user="b"))
+        await until(lambda: gateway.in_flight > 0)
+        gateway.stop_intake(grace=5)
+        release.set()
+        assert await gateway.drain(grace=1) is True
+    assert outbound.sent == [("running", "answered")]
+    assert [e.message.text for e in await store.unfinished()] == ["waiting"]
