@@ -35,6 +35,8 @@ def running_bot(cwd: Path, **env: str) -> Iterator[tuple[subprocess.Popen[str], 
         if process.poll() is None:
             process.kill()
             process.wait()
+        if process.stderr is not None:
+            process.stderr.close()
 
 
 def _wait_for_url(process: subprocess.Popen[str]) -> str:
