@@ -18,6 +18,7 @@ from bot.providers import llm_provider
 from bot.settings import LLM_PROVIDERS, Settings
 from bot.wiring import build_pipeline
 from core.admission import Admission
+from core.budget import BudgetLedger, BudgetLimits
 from core.cache import ResponseCache
 from core.context import TiktokenCounter, TokenCounter, budgeted, counter_for
 from core.gateway import Gateway
@@ -38,6 +39,7 @@ from core.ports import Provider
 from core.pricing import load_pricing
 from core.providers.rules import RulesProvider, load_knowledge_base
 from core.ratelimit import AdmissionLimits, Gcra, SlowDownNotices
+from core.stages.budget import BudgetStage
 from core.stages.cache import CacheStage
 from core.stages.context import ContextStage, TokenBudget
 from core.storage.sqlite import SqliteStore
@@ -111,7 +113,12 @@ async def open_runtime(
             cooldown=settings.circuit_cooldown_seconds,
         )
         ladder = FallbackLadder(
-            [LlmRung(provider, CircuitBreaker(circuit)) for provider in llm],
+            [
+                LlmRung(
+                    provider, CircuitBreaker(circuit), model=_model_of(settings, provider.name)
+                )
+                for provider in llm
+            ],
             rules=rules,
             handoff=handoff,
             validator=validator,
@@ -151,7 +158,8 @@ async def open_runtime(
             ),
         )
         admission = _admission(settings, ledger)
-        GuardrailCollector(cache, screening, context, admission).register(registry)
+        budget = _budget(settings, store, handoff_enabled=handoff is not None)
+        GuardrailCollector(cache, screening, context, admission, budget).register(registry)
         pipeline = build_pipeline(
             store=store,
             ladder=ladder,
@@ -160,6 +168,7 @@ async def open_runtime(
             bot_name=settings.bot_name,
             screening=screening,
             context=context,
+            budget=budget,
             cache=cache,
         )
         gateway = await stack.enter_async_context(
@@ -203,6 +212,26 @@ def _admission(settings: Settings, ledger: RiskLedger) -> Admission:
             min_scale=settings.rate_min_scale,
         ),
         SlowDownNotices(settings.slow_down_window_seconds, max_keys=keys),
+    )
+
+
+def _budget(settings: Settings, store: SqliteStore, *, handoff_enabled: bool) -> BudgetStage:
+    limits = BudgetLimits(
+        user_daily_tokens=settings.user_daily_tokens,
+        user_monthly_tokens=settings.user_monthly_tokens,
+        user_daily_cost_usd=settings.user_daily_cost_usd,
+        user_monthly_cost_usd=settings.user_monthly_cost_usd,
+        global_daily_cost_usd=settings.global_daily_cost_usd,
+        warn_fraction=settings.budget_warn_fraction,
+    )
+    ledger = BudgetLedger(store, limits, max_users=settings.rate_max_keys)
+    return BudgetStage(ledger, limits, handoff_enabled=handoff_enabled)
+
+
+def _model_of(settings: Settings, provider: str) -> str:
+    """The model a rung calls, so the budgets can price it before any call."""
+    return {"openai": settings.openai_model, "anthropic": settings.anthropic_model}.get(
+        provider, ""
     )
 
 

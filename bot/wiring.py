@@ -26,6 +26,7 @@ def build_pipeline(
     bot_name: str,
     context: ContextStage,
     screening: Stage | None = None,
+    budget: Stage | None = None,
     cache: Stage | None = None,
 ) -> Next:
     """Outermost first:
@@ -39,9 +40,12 @@ def build_pipeline(
     4. the hand-off gate: a conversation people hold never reaches a model again;
     5. context: history, the user's facts, the prompt fitted to the token budget; it also
        records the exchange, so a cached answer is stored like any other;
-    6. the response cache, after context because whether an answer may be shared depends on
+    6. budgets, which set how much the turn may spend; before the cache, so a cache hit (free)
+       still reaches a user whose allowance is spent, and a budget warning added to one user's
+       reply is never stored in the cache and served to another;
+    7. the response cache, after context because whether an answer may be shared depends on
        the facts and history the turn carries;
-    7. the fallback ladder, terminal: LLMs (each reply validated), then the rules, then people.
+    8. the fallback ladder, terminal: LLMs (each reply validated), then the rules, then people.
     """
     stages: list[Stage] = [
         ErrorBoundary(metrics),
@@ -52,6 +56,8 @@ def build_pipeline(
     if handoff is not None:
         stages.append(HandoffGate(store, store))
     stages.append(context)
+    if budget is not None:
+        stages.append(budget)
     if cache is not None:
         stages.append(cache)
     return compose(stages, ladder)

@@ -1,4 +1,4 @@
-"""Exports the counters of admission, screening, the context budget and the cache at scrape time.
+"""Exports the counters of admission, screening, context, budgets and the cache at scrape time.
 
 Those stages keep plain counters (cheap on every turn); this collector reads them only when
 ``/metrics`` is scraped, so the hot path never touches the Prometheus client.
@@ -14,10 +14,12 @@ from prometheus_client.registry import Collector
 
 from core.admission import Admission
 from core.guardrails.screening import ScreeningStage
+from core.stages.budget import BudgetStage
 from core.stages.cache import CacheStage
 from core.stages.context import ContextStage
 
 # Cache counters that only grow; the rest (entries, hit_rate) are gauges.
+_BUDGET_EVENTS = ("warnings", "economy_turns", "free_turns", "over_budget_notices", "failures")
 _CACHE_COUNTERS = ("hits", "misses", "stores", "evictions", "expirations", "not_stored")
 
 
@@ -30,11 +32,13 @@ class GuardrailCollector(Collector):
         screening: ScreeningStage | None,
         context: ContextStage | None = None,
         admission: Admission | None = None,
+        budget: BudgetStage | None = None,
     ) -> None:
         self._cache = cache
         self._screening = screening
         self._context = context
         self._admission = admission
+        self._budget = budget
 
     def register(self, registry: CollectorRegistry) -> None:
         registry.register(self)
@@ -68,6 +72,18 @@ class GuardrailCollector(Collector):
                 "Messages refused at admission (rate limits), before any work was done.",
                 value=self._admission.refused,
             )
+        if self._budget is not None:
+            values = self._budget.metrics()
+            budget = CounterMetricFamily(
+                "bastion_budget_events",
+                "warnings: a user warned near an allowance; economy_turns / free_turns: turns "
+                "limited to cheaper / free rungs; over_budget_notices: told it resets later; "
+                "failures: the ledger failed and the turn went on unlimited.",
+                labels=["event"],
+            )
+            for name in _BUDGET_EVENTS:
+                budget.add_metric([name], values[name])
+            yield budget
         if self._context is not None:
             yield CounterMetricFamily(
                 "bastion_context_trimmed_tokens",

@@ -43,6 +43,14 @@ class PricingTable:
         cost = (usage.input_tokens * price.input + usage.output_tokens * price.output) / 1e6
         return replace(usage, cost_usd=round(cost, 8))
 
+    def price_of(self, provider: str, model: str) -> Price | None:
+        """The table's price for ``model`` (by the same matching as ``price``), None if unknown.
+
+        For comparing models before any call (the budgets pick the cheapest); says nothing in
+        the log, since not knowing is an answer here.
+        """
+        return self._lookup(provider, model)
+
     def _lookup(self, provider: str, model: str) -> Price | None:
         models = self._prices.get(provider, {})
         # "gpt-4o-mini-2024-07-18" and "claude-haiku-4-5-20251001" are priced by their base

@@ -3,6 +3,11 @@
 Rungs, in order: each configured LLM provider (retried with backoff, guarded by its circuit
 breaker, every reply validated), then the rules tier, then a hand-off to people. The ladder moves
 on by error *type* only (``core/errors.py``); SDK retries are off, so every wait is decided here.
+
+``turn.spend`` (set by the budget stage) narrows the climb. ECONOMY: the rules first at their
+normal confidence, on any turn, then only the cheapest LLM rung, then the rules' verdict and
+people as usual. FREE: the rules alone; when they do not know, their "unknown" reply goes back
+unchanged (no hand-off), and the budget stage explains the budget to the user.
 """
 
 from __future__ import annotations
@@ -27,7 +32,17 @@ from core.errors import (
 )
 from core.ladder.circuit import CircuitBreaker, CircuitState
 from core.ladder.retry import RetryPolicy
-from core.model import ChatMessage, Completion, Reply, ReplyKind, Role, Turn, TurnOutcome, Usage
+from core.model import (
+    ChatMessage,
+    Completion,
+    Reply,
+    ReplyKind,
+    Role,
+    Spend,
+    Turn,
+    TurnOutcome,
+    Usage,
+)
 from core.ports import Provider, Validator
 from core.pricing import PricingTable
 
@@ -35,6 +50,11 @@ NO_ANSWER = (
     "Sorry, I can't answer right now and nobody from our team is available here. "
     "Please try again in a few minutes."
 )
+ECONOMY_TRAIL = "budget:economy"
+FREE_TRAIL = "budget:free"
+# The shape of a typical turn (tokens in, tokens out) that ranks models by price: prompts
+# carry history and facts, so they are several times longer than the replies.
+_TYPICAL_TURN = (2000, 300)
 
 
 @runtime_checkable
@@ -42,6 +62,14 @@ class SureAnswers(Protocol):
     """A rules tier that can say when it is sure enough to answer before any model."""
 
     def sure_answer(self, question: str, min_confidence: float) -> Completion | None: ...
+
+
+@runtime_checkable
+class NamesItsModel(Protocol):
+    """A provider that says which model it calls (for comparing prices before any call)."""
+
+    @property
+    def model(self) -> str: ...
 
 
 class HandsOff(Protocol):
@@ -72,10 +100,18 @@ class LadderSettings:
 class LlmRung:
     provider: Provider
     breaker: CircuitBreaker
+    # The model it calls, to price the rung before any call; "" asks the provider, if it says.
+    model: str = ""
 
     @property
     def name(self) -> str:
         return self.provider.name
+
+    @property
+    def model_name(self) -> str:
+        if self.model or not isinstance(self.provider, NamesItsModel):
+            return self.model
+        return self.provider.model
 
 
 class FallbackLadder:
@@ -103,15 +139,24 @@ class FallbackLadder:
         self._clock = clock
         self._draw = draw
         self._sleep = sleep
+        self._economy = self._cheapest_rung()
 
     @property
     def rungs(self) -> tuple[LlmRung, ...]:
         return self._llm
 
+    @property
+    def economy_rungs(self) -> tuple[LlmRung, ...]:
+        """The LLM rungs an ECONOMY turn may use: the cheapest one (none without LLMs)."""
+        return self._economy
+
     async def __call__(self, turn: Turn) -> Reply:
+        if turn.spend is Spend.FREE:
+            return await self._free(turn)
         # The LLM rungs get the deadline minus the reserve, so the rungs after them still fit.
         deadline = self._clock() + self._settings.deadline - self._settings.reserve
-        trail: list[str] = []
+        if turn.spend is Spend.ECONOMY:
+            return await self._economical(turn, deadline)
         first = self._settings.rules_first
         if first is not None and isinstance(self._rules, SureAnswers):
             # A plain FAQ question gets the shop's own answer, at no cost and no risk of a
@@ -120,32 +165,107 @@ class FallbackLadder:
             sure = self._rules.sure_answer(turn.message.text, first) if not turn.history else None
             if sure is not None:
                 return _reply(sure, ("rules:answered_first",))
+        trail: list[str] = []
         bill = _Bill()  # what the turn's paid attempts cost, answered or not
-        for rung in self._llm:
+        reply = await self._models(self._llm, turn, deadline, trail, bill)
+        if reply is not None:
+            return reply
+        return await self._after_models(turn, await self._ask_rules(turn, trail), trail, bill)
+
+    async def _economical(self, turn: Turn, deadline: float) -> Reply:
+        """Near a budget: whatever the rules know, at their normal confidence and on any turn
+        (a cheaper answer beats a better one now), then the cheapest model, then as usual."""
+        trail = [ECONOMY_TRAIL]
+        said = await self._ask_rules(turn, trail)
+        if said is not None and not said.unknown:
+            return _reply(said, tuple(trail))
+        bill = _Bill()
+        reply = await self._models(self._economy, turn, deadline, trail, bill)
+        if reply is not None:
+            return reply
+        return await self._after_models(turn, said, trail, bill)
+
+    async def _free(self, turn: Turn) -> Reply:
+        """A budget is spent: the rules alone, and their "unknown" as it is (no hand-off);
+        the budget stage tells the user why and when the allowance resets."""
+        trail = [FREE_TRAIL]
+        said = await self._ask_rules(turn, trail)
+        if said is not None:
+            return _reply(said, tuple(trail))
+        # No rules, or they crashed: nothing free knew, which is what "unknown" says.
+        return Reply(
+            NO_ANSWER, kind=ReplyKind.ERROR, outcome=TurnOutcome.UNKNOWN, trail=tuple(trail)
+        )
+
+    async def _models(
+        self,
+        rungs: Sequence[LlmRung],
+        turn: Turn,
+        deadline: float,
+        trail: list[str],
+        bill: _Bill,
+    ) -> Reply | None:
+        for rung in rungs:
             reply = await self._climb(rung, turn, deadline, trail, bill)
             if reply is not None:
                 return reply
+        return None
+
+    async def _ask_rules(self, turn: Turn, trail: list[str]) -> Completion | None:
+        """The rules' answer or honest "unknown"; None when there are none or they crashed."""
+        if self._rules is None:
+            return None
+        try:
+            completion = await self._rules.complete(turn.prompt(), turn.message.user)
+        except Exception as bug:  # people are still there: hand off rather than apologize
+            logger.opt(exception=bug).error("the rules tier raised unexpectedly")
+            trail.append("rules:crashed")
+            return None
+        trail.append(f"rules:{'unknown' if completion.unknown else 'answered'}")
+        return completion
+
+    async def _after_models(
+        self, turn: Turn, said: Completion | None, trail: list[str], bill: _Bill
+    ) -> Reply:
+        """No model answered: the rules' verdict ``said``, else people, else an apology.
+
+        Every reply carries the bill, so failed and rejected attempts count against budgets.
+        """
         reason = "no language model could answer"
-        if self._rules is not None:
-            try:
-                completion = await self._rules.complete(turn.prompt(), turn.message.user)
-            except Exception as bug:  # people are still there: hand off rather than apologize
-                logger.opt(exception=bug).error("the rules tier raised unexpectedly")
-                trail.append("rules:crashed")
-            else:
-                trail.append(f"rules:{'unknown' if completion.unknown else 'answered'}")
-                # With no language model configured at all, the rules are the bot, and their
-                # honest "I don't know, type /human" leaves the choice to the user. Only when
-                # models were there and failed does an unanswered question go to people.
-                if not completion.unknown or self._handoff is None or not self._llm:
-                    return _reply(replace(completion, usage=bill.total), tuple(trail))
-                reason = "the knowledge base had no answer and no language model could help"
+        if said is not None:
+            # With no language model configured at all, the rules are the bot, and their
+            # honest "I don't know, type /human" leaves the choice to the user. Only when
+            # models were there and failed does an unanswered question go to people.
+            if not said.unknown or self._handoff is None or not self._llm:
+                return _reply(replace(said, usage=bill.total), tuple(trail))
+            reason = "the knowledge base had no answer and no language model could help"
         if self._handoff is not None:
             reply = await self._handoff.hand_off(turn, reason)
-            return replace(reply, trail=(*trail, "handoff:opened"))
+            return replace(reply, usage=bill.total, trail=(*trail, "handoff:opened"))
         return Reply(
-            NO_ANSWER, kind=ReplyKind.ERROR, outcome=TurnOutcome.FAILED, trail=tuple(trail)
+            NO_ANSWER,
+            kind=ReplyKind.ERROR,
+            outcome=TurnOutcome.FAILED,
+            usage=bill.total,
+            trail=tuple(trail),
         )
+
+    def _cheapest_rung(self) -> tuple[LlmRung, ...]:
+        """The LLM rung whose model costs least for a typical turn, by the price table.
+
+        If any rung's price is unknown, the comparison would be a guess: the configured order
+        is trusted instead, and its last LLM rung taken (the usual fallback is the cheaper one).
+        """
+        if not self._llm:
+            return ()
+        tokens_in, tokens_out = _TYPICAL_TURN
+        costs: list[float] = []
+        for rung in self._llm:
+            price = self._pricing.price_of(rung.name, rung.model_name)
+            if price is None:
+                return (self._llm[-1],)
+            costs.append(tokens_in * price.input + tokens_out * price.output)
+        return (self._llm[costs.index(min(costs))],)  # on a tie, the first configured
 
     async def _climb(
         self, rung: LlmRung, turn: Turn, deadline: float, trail: list[str], bill: _Bill

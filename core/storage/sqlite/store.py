@@ -15,6 +15,7 @@ from typing import Self
 import aiosqlite
 from loguru import logger
 
+from core.budget import Spent
 from core.cache.lru import BoundedCache
 from core.errors import StorageError
 from core.model import (
@@ -28,7 +29,7 @@ from core.model import (
     Ticket,
     UserRef,
 )
-from core.storage.sqlite import inbox, tickets
+from core.storage.sqlite import inbox, spend, tickets
 from core.storage.sqlite.checkpoint import WalCheckpointer
 from core.storage.sqlite.migrations import migrate
 
@@ -310,6 +311,16 @@ class SqliteStore:
     async def close_ticket(self, ticket_id: int) -> bool:
         async with self._write_lock:
             return await tickets.close(self.db, ticket_id, datetime.now(UTC))
+
+    # What replies cost, for the budgets (core/storage/sqlite/spend.py).
+
+    async def user_spend(
+        self, user: UserRef, day_start: datetime, month_start: datetime
+    ) -> tuple[Spent, Spent]:
+        return await spend.user_spend(self.db, user, day_start, month_start)
+
+    async def global_spend(self, day_start: datetime) -> Spent:
+        return await spend.global_spend(self.db, day_start)
 
     # The durable inbox (core/storage/sqlite/inbox.py has the why of each step).
 
