@@ -13,7 +13,7 @@ for a push platform, and delivers ``--messages`` messages from ``--users`` users
 
 Admission limits are lifted (``bench/ratelimit.py`` measures them); asserts nothing.
 
-    python bench/intake.py [--messages 5000 --users 500 --latency-ms 0 --workers 8]
+    python bench/intake.py [--messages 5000 --users 500 --latency-ms 0 --workers 64]
     python bench/intake.py --intake-only   # the provider never answers: intake alone
 """
 
@@ -145,7 +145,7 @@ def main() -> None:
     parser.add_argument("--messages", type=int, default=5000)
     parser.add_argument("--users", type=int, default=500)
     parser.add_argument("--latency-ms", type=float, default=0)
-    parser.add_argument("--workers", type=int, default=8)
+    parser.add_argument("--workers", type=int, default=64)
     parser.add_argument(
         "--intake-only",
         action="store_true",

@@ -179,6 +179,7 @@ async def open_runtime(
                 system_prompt=settings.system_prompt,
                 workers=settings.workers,
                 max_backlog=settings.max_backlog,
+                max_per_conversation=settings.max_backlog_per_conversation,
                 typing_interval=settings.typing_interval_seconds,
                 max_replays=settings.max_replays,
             )

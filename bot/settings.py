@@ -95,8 +95,12 @@ class Settings(BaseSettings):
 
     # The queue: turns run on a pool of workers, one at a time per conversation, with the
     # conversations served in turn; past MAX_BACKLOG waiting messages, new ones get "busy".
-    workers: int = Field(8, ge=1, le=1000)
+    # Workers are coroutines waiting on I/O (a model takes seconds), so they are cheap; this
+    # caps the model calls in flight, e.g. 64 workers with 2 s answers serve 32 messages/s.
+    workers: int = Field(64, ge=1, le=10_000)
     max_backlog: int = Field(1000, ge=1, le=1_000_000)
+    # ... and per conversation, so one flooding chat fills its own lane, not everyone's.
+    max_backlog_per_conversation: int = Field(50, ge=1, le=1_000_000)
     typing_interval_seconds: float = Field(4.0, gt=0, le=60)
     # How long a finished message's id is kept to recognise a platform's late second delivery.
     inbox_retention_hours: float = Field(24.0, gt=0, le=24 * 365)

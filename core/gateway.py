@@ -83,6 +83,7 @@ class Gateway:
         system_prompt: str = "",
         workers: int = 8,
         max_backlog: int = 1000,
+        max_per_conversation: int = 50,
         typing_interval: float = 4.0,
         max_replays: int = 3,
     ) -> None:
@@ -93,10 +94,9 @@ class Gateway:
         self._admission = admission
         self._system_prompt = system_prompt
         self._workers = workers
-        self._max_backlog = max_backlog
         self._typing_interval = typing_interval
         self._max_replays = max_replays
-        self._lanes: FairLanes[_Job] = FairLanes(max_backlog)
+        self._lanes: FairLanes[_Job] = FairLanes(max_backlog, max_per_conversation)
         self._outbound: dict[str, Outbound] = {}
         self._waiters: dict[int, asyncio.Future[Reply]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
@@ -195,7 +195,7 @@ class Gateway:
         self._start()
         if self._admission is not None and (refusal := self._admission.refuse(message)):
             return refusal
-        if len(self._lanes) >= self._max_backlog:
+        if not self._lanes.has_room(message.chat.key):
             self.counts["busy"] += 1
             return _notice(BUSY, TurnOutcome.BUSY, retry_after=BUSY_RETRY_AFTER)
         try:

@@ -7,7 +7,8 @@ goes to the back. A user with a thousand queued messages therefore gets one turn
 like everybody else, and never delays the others by more than one turn each.
 
 Memory follows the backlog: an idle lane is dropped, and ``put`` refuses past ``max_backlog``
-waiting items, so a spike can never grow memory without bound.
+waiting items, so a spike can never grow memory without bound; and past ``max_per_lane`` in
+one lane, so a single flooding conversation fills its own lane, never everyone's backlog.
 """
 
 from __future__ import annotations
@@ -22,10 +23,11 @@ T = TypeVar("T")
 class FairLanes(Generic[T]):
     """Per-key FIFO lanes, taken one key at a time, round robin across keys."""
 
-    def __init__(self, max_backlog: int) -> None:
-        if max_backlog < 1:
-            raise ValueError("max_backlog must be at least 1")
+    def __init__(self, max_backlog: int, max_per_lane: int | None = None) -> None:
+        if max_backlog < 1 or (max_per_lane is not None and max_per_lane < 1):
+            raise ValueError("max_backlog and max_per_lane must be at least 1")
         self._max = max_backlog
+        self._max_per_lane = max_per_lane or max_backlog
         self._lanes: dict[str, deque[T]] = {}
         self._ready: asyncio.Queue[str] = asyncio.Queue()  # keys with work and no worker
         self._busy: set[str] = set()  # keys a worker holds right now
@@ -40,12 +42,17 @@ class FairLanes(Generic[T]):
         """Conversations with work waiting or running."""
         return len(self._lanes)
 
-    def put(self, key: str, item: T, *, force: bool = False) -> bool:
-        """Queue ``item`` at the back of ``key``'s lane; False when the backlog is full.
+    def has_room(self, key: str) -> bool:
+        """Whether ``put(key, ...)`` would be taken now."""
+        lane = self._lanes.get(key)
+        return self._waiting < self._max and (lane is None or len(lane) < self._max_per_lane)
 
-        ``force`` skips the bound, for messages already accepted before a restart.
+    def put(self, key: str, item: T, *, force: bool = False) -> bool:
+        """Queue ``item`` at the back of ``key``'s lane; False when the backlog or lane is full.
+
+        ``force`` skips the bounds, for messages already stored in the inbox.
         """
-        if self._waiting >= self._max and not force:
+        if not force and not self.has_room(key):
             return False
         lane = self._lanes.get(key)
         if lane is None:

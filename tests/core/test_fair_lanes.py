@@ -287,3 +287,12 @@ async def test_a_cancelled_take_loses_no_key() -> None:
     lanes.put("a", "a1")
 
     assert await take_now(lanes) == ("a", "a1")
+
+
+def test_one_lane_is_bounded_apart_from_the_backlog() -> None:
+    lanes: FairLanes[str] = FairLanes(max_backlog=10, max_per_lane=2)
+    assert lanes.put("flood", "1") and lanes.put("flood", "2")
+    assert not lanes.has_room("flood") and lanes.put("flood", "3") is False
+    assert lanes.has_room("calm") and lanes.put("calm", "a")
+    assert lanes.put("flood", "3", force=True)
+    assert len(lanes) == 4

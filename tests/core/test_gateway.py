@@ -66,7 +66,7 @@ async def test_a_hundred_messages_with_random_latencies_come_back_in_order() -> 
         return Reply(turn.message.text)
 
     outbound = RecordingOutbound()
-    async with Gateway(slow_at_random, workers=8) as gateway:
+    async with Gateway(slow_at_random, workers=8, max_per_conversation=100) as gateway:
         gateway.connect("test", outbound)
         texts = [f"m{n}" for n in range(100)]
         for text in texts:
@@ -355,3 +355,27 @@ async def test_at_shutdown_waiting_push_messages_stay_for_the_next_start(
         assert await gateway.drain(grace=1) is True
     assert outbound.sent == [("running", "answered")]
     assert [e.message.text for e in await store.unfinished()] == ["waiting"]
+
+
+async def test_a_flooding_conversation_fills_its_own_lane_not_the_whole_backlog() -> None:
+    release = asyncio.Event()
+
+    async def waits(turn: Turn) -> Reply:
+        await release.wait()
+        return Reply("ok")
+
+    outbound = RecordingOutbound()
+    async with Gateway(waits, workers=1, max_backlog=100, max_per_conversation=3) as gateway:
+        gateway.connect("test", outbound)
+        await gateway.deliver(message("flood0", user="flooder"))
+        await until(lambda: gateway.in_flight == 1)
+        for n in range(1, 10):
+            await gateway.deliver(message(f"flood{n}", user="flooder"))
+        await gateway.deliver(message("calm", user="calm"))
+        assert gateway.backlog == 4  # three waiting from the flooder (one runs), one calm
+        assert gateway.metrics()["busy"] == 6
+        release.set()
+        await outbound.wait_for(11)
+    busy = [text for text, reply in outbound.sent if reply == BUSY]
+    assert busy == [f"flood{n}" for n in range(4, 10)]
+    assert ("calm", "ok") in outbound.sent
