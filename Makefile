@@ -45,6 +45,7 @@ bench: $(STAMP)  ## pipeline and rules-tier benchmarks; they print figures
 	$(PY) bench/trace.py
 	$(PY) bench/ratelimit.py
 	$(PY) bench/flood.py
+	$(PY) bench/intake.py
 
 config-check: $(RUN_STAMP)
 	$(VENV)/bin/bastion config check
