@@ -1,6 +1,6 @@
 """Cost of one rate-limit decision, and the memory of a million distinct users.
 
-Three measurements:
+Four measurements:
 
 - ``Gcra.check``: 1,000,000 decisions over 100,000 distinct user keys in a seeded random order,
   user limit 20/min with a burst of 5, ``max_keys`` 100,000, the real monotonic clock;
@@ -8,6 +8,10 @@ Three measurements:
   ``RiskLedger`` in which 10% of users are flagged), chat (10,000 chats, 60/min, burst 20) and
   global limits. The global limit is set loose so that admitted messages walk the full path
   (three peeks, risk look-up, three consumes) rather than stopping at a global refusal;
+- ``Admission.refuse``: the whole decision the gateway asks for, on prebuilt messages of the
+  same traffic: the block check (a ``BlockList`` with 1% of the users blocked, so 1% of the
+  messages take the blocked path), the limits above, the slow-down and blocked notices, and a
+  burst's risk (its log line goes to a sink that drops it, so formatting is counted);
 - memory in a fresh process (Linux): 1,000,000 distinct keys through ``Gcra`` at ``max_keys``
   100,000; RSS before the keys, once the bound is reached, after all of them, and the peak.
 
@@ -21,18 +25,25 @@ Each decision is timed on its own with ``perf_counter_ns``; that call's own over
 from __future__ import annotations
 
 import argparse
+import asyncio
 import random
 import statistics
 import subprocess
 import sys
 from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from time import perf_counter_ns
 
+from loguru import logger
+
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from core.admission import Admission
+from core.blocks import Block, BlockList
 from core.guardrails.screening import RiskLedger
-from core.ratelimit import AdmissionLimits, Decision, Gcra
+from core.model import ChatRef, IncomingMessage, Reply, UserRef
+from core.ratelimit import AdmissionLimits, Decision, Gcra, SlowDownNotices
 
 
 def timed(decide: Callable[[int], Decision], order: list[int]) -> tuple[list[int], int]:
@@ -45,6 +56,38 @@ def timed(decide: Callable[[int], Decision], order: list[int]) -> tuple[list[int
         costs[i] = perf_counter_ns() - start
         allowed += decision.allowed
     return costs, allowed
+
+
+def timed_refusals(
+    refuse: Callable[[IncomingMessage], Reply | None],
+    messages: list[IncomingMessage],
+    order: list[int],
+) -> tuple[list[int], int]:
+    """Nanoseconds per ``Admission.refuse``, and how many messages it let in."""
+    costs = [0] * len(order)
+    allowed = 0
+    for i, n in enumerate(order):
+        start = perf_counter_ns()
+        refusal = refuse(messages[n])
+        costs[i] = perf_counter_ns() - start
+        allowed += refusal is None
+    return costs, allowed
+
+
+class MemoryBlocks:
+    """A ``BlockStore`` holding the blocks it starts with; the bench never writes."""
+
+    def __init__(self, blocks: list[Block]) -> None:
+        self._blocks = blocks
+
+    async def load_blocks(self) -> list[Block]:
+        return list(self._blocks)
+
+    async def save_block(self, block: Block) -> Block:
+        return block
+
+    async def delete_block(self, user_key: str) -> bool:
+        return False
 
 
 def report(name: str, costs: list[int], allowed: int) -> None:
@@ -120,6 +163,45 @@ def main() -> None:
         ledger.risk,
     )
     report("AdmissionLimits.check", *timed(lambda n: gate.check(users[n], chats[n]), order))
+
+    sent_at = datetime.now(UTC)
+    messages = [
+        IncomingMessage(
+            f"m{n}",
+            UserRef("telegram", str(n)),
+            ChatRef("telegram", f"chat:{n % 10_000}"),
+            "hi",
+            sent_at,
+        )
+        for n in range(args.keys)
+    ]
+    blocked = [
+        Block(messages[n].user.key, "spam", "admin", sent_at)
+        for n in rng.sample(range(args.keys), args.keys // 100)
+    ]
+    block_list = BlockList(MemoryBlocks(blocked))
+    asyncio.run(block_list.load())
+    ledger = RiskLedger(half_life_seconds=600, max_users=100_000)
+    for n in rng.sample(range(args.keys), args.keys // 10):
+        ledger.record(messages[n].user.key, rng.uniform(0.3, 3.0))
+    admission = Admission(
+        AdmissionLimits(
+            Gcra(20 / 60, 5, max_keys=100_000),
+            Gcra(60 / 60, 20, max_keys=100_000),
+            Gcra(1e6, 1_000_000, max_keys=1),
+            ledger.risk,
+        ),
+        SlowDownNotices(60, max_keys=100_000),
+        blocks=block_list,
+        risk=ledger,
+    )
+    logger.remove()
+    logger.add(lambda _: None, level="INFO")  # bursts' log lines formatted, then dropped
+    report("Admission.refuse", *timed_refusals(admission.refuse, messages, order))
+    print(
+        f"{'':<24} of which {admission.blocked:,} blocked, {admission.refused:,} rate-limited, "
+        f"{len(ledger):,} users with risk"
+    )
 
     subprocess.run(
         [

@@ -18,6 +18,7 @@ from bot.providers import llm_provider
 from bot.settings import LLM_PROVIDERS, Settings
 from bot.wiring import build_pipeline
 from core.admission import Admission
+from core.blocks import BlockList
 from core.budget import BudgetLedger, BudgetLimits
 from core.cache import ResponseCache
 from core.context import TiktokenCounter, TokenCounter, budgeted, counter_for
@@ -54,6 +55,7 @@ class Runtime:
     registry: CollectorRegistry
     gateway: Gateway
     health: HealthMonitor
+    blocks: BlockList
 
 
 @asynccontextmanager
@@ -157,7 +159,10 @@ async def open_runtime(
                 counter=counter,
             ),
         )
-        admission = _admission(settings, ledger)
+        # Blocks come back from SQLite into memory: the check on every message is a lookup.
+        blocks = BlockList(store, risk=ledger)
+        await blocks.load()
+        admission = _admission(settings, ledger, blocks)
         budget = _budget(settings, store, handoff_enabled=handoff is not None)
         GuardrailCollector(cache, screening, context, admission, budget).register(registry)
         pipeline = build_pipeline(
@@ -189,7 +194,7 @@ async def open_runtime(
         # Freezing it keeps the cyclic GC from rescanning it: full collections over that heap
         # were 20-100 ms pauses, the whole of the pipeline's p99 (bench/pipeline.py).
         gc.freeze()
-        yield Runtime(settings, store, registry, gateway, health)
+        yield Runtime(settings, store, registry, gateway, health, blocks)
 
 
 async def _token_counter(settings: Settings, llm: Sequence[Provider]) -> TokenCounter:
@@ -202,7 +207,7 @@ async def _token_counter(settings: Settings, llm: Sequence[Provider]) -> TokenCo
     return counter
 
 
-def _admission(settings: Settings, ledger: RiskLedger) -> Admission:
+def _admission(settings: Settings, ledger: RiskLedger, blocks: BlockList) -> Admission:
     keys = settings.rate_max_keys
     return Admission(
         AdmissionLimits(
@@ -213,6 +218,8 @@ def _admission(settings: Settings, ledger: RiskLedger) -> Admission:
             min_scale=settings.rate_min_scale,
         ),
         SlowDownNotices(settings.slow_down_window_seconds, max_keys=keys),
+        blocks=blocks,
+        risk=ledger,
     )
 
 

@@ -72,6 +72,11 @@ class GuardrailCollector(Collector):
                 "Messages refused at admission (rate limits), before any work was done.",
                 value=self._admission.refused,
             )
+            yield CounterMetricFamily(
+                "bastion_admission_blocked",
+                "Messages refused because an admin blocked their sender.",
+                value=self._admission.blocked,
+            )
         if self._budget is not None:
             values = self._budget.metrics()
             budget = CounterMetricFamily(
@@ -104,3 +109,8 @@ class GuardrailCollector(Collector):
             for flag, count in sorted(self._screening.flag_counts.items()):
                 flags.add_metric([flag], count)
             yield flags
+            yield CounterMetricFamily(
+                "bastion_validator_rejection_risk",
+                "Validator rejections counted into their sender's risk score.",
+                value=self._screening.rejections,
+            )

@@ -10,7 +10,10 @@ Three kinds of signal, each a flag with a weight:
   one user (fuzzy-matched with rapidfuzz).
 
 Nothing here blocks a message. ``ScreeningStage`` records the score in a ``RiskLedger`` that
-decays over time; rate limiting reads ``RiskLedger.risk`` and decides.
+decays over time; rate limiting reads ``RiskLedger.risk`` and decides. The stage also adds risk
+for each answer the output validator rejected on the way to the reply (its trail says which):
+what the model was coaxed into says something about the question. ``core/ratelimit/risk.py``
+lists every risk signal.
 """
 
 from __future__ import annotations
@@ -21,12 +24,13 @@ import math
 import re
 import time
 from collections import OrderedDict, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from loguru import logger
 from rapidfuzz import fuzz
 
+from core.guardrails.rules import Reason
 from core.logref import pseudonym
 from core.model import Reply, Turn
 from core.ports import Next
@@ -119,6 +123,22 @@ _WEIGHTS: Mapping[str, float] = {
     REPETITION: 0.3,
 }
 
+# A rejected answer is as often the model's slip as the user's doing: less than a screening flag.
+REJECTION_RISK = 0.2
+# A leak is what extraction attempts are after: as much as the extraction flag itself.
+LEAK_REJECTION_RISK = 0.5
+# One question's retries repeat one act of the user: a turn's rejections add at most this.
+MAX_REJECTION_RISK_PER_TURN = 1.0
+_REJECTION_WEIGHTS: Mapping[str, float] = {
+    Reason.PROMPT_LEAK: LEAK_REJECTION_RISK,
+    Reason.SECRET_LEAK: LEAK_REJECTION_RISK,
+    # Empty, cut off or too long: the provider's mechanics, nothing the user did.
+    Reason.EMPTY: 0.0,
+    Reason.TRUNCATED: 0.0,
+    Reason.TOO_LONG: 0.0,
+}
+_REJECTED = ":rejected:"  # a ladder trail entry: "openai:rejected:pii_email"
+
 # 32+ base64 characters: long enough that words, order numbers and tracking codes fall short.
 _BLOB = re.compile(r"[A-Za-z0-9+/]{32,}={0,2}|[A-Za-z0-9_-]{32,}={0,2}")
 
@@ -148,6 +168,17 @@ def _decodes_to_text(blob: str) -> bool:
         if raw and sum(32 <= b < 127 or b in (9, 10, 13) for b in raw) / len(raw) >= 0.9:
             return True
     return False
+
+
+def rejections(trail: Iterable[str]) -> list[str]:
+    """The validator's reasons for each answer rejected along ``trail``, in order."""
+    return [entry.rpartition(_REJECTED)[2] for entry in trail if _REJECTED in entry]
+
+
+def rejection_risk(reasons: Iterable[str]) -> float:
+    """The risk one turn's rejected answers add, capped per turn."""
+    total = sum(_REJECTION_WEIGHTS.get(reason, REJECTION_RISK) for reason in reasons)
+    return min(MAX_REJECTION_RISK_PER_TURN, total)
 
 
 class InputScreen:
@@ -264,8 +295,10 @@ class RiskLedger:
 class ScreeningStage:
     """Screens every non-command message and records its score; always calls ``call_next``.
 
-    ``flag_counts`` counts each flag raised, for metrics. A failure inside screening is logged
-    and ignored: screening must never cost a user their answer.
+    Once the turn is answered, the validator rejections in the reply's trail add risk to the
+    sender. ``flag_counts`` counts each flag raised and ``rejections`` each rejection seen, for
+    metrics. A failure inside screening is logged and ignored: screening must never cost a user
+    their answer.
     """
 
     def __init__(self, screen: InputScreen, ledger: RiskLedger) -> None:
@@ -273,6 +306,7 @@ class ScreeningStage:
         self._ledger = ledger
         self.flag_counts: dict[str, int] = {}
         self.screened = 0
+        self.rejections = 0
 
     async def __call__(self, turn: Turn, call_next: Next) -> Reply:
         message = turn.message
@@ -283,7 +317,33 @@ class ScreeningStage:
                 logger.opt(exception=exc).error(
                     "input screening failed (conversation {})", pseudonym(turn.conversation_key)
                 )
-        return await call_next(turn)
+        reply = await call_next(turn)
+        if reply.trail:
+            try:
+                self._record_rejections(reply.trail, message.user.key)
+            except Exception as exc:
+                logger.opt(exception=exc).error(
+                    "recording rejections failed (conversation {})",
+                    pseudonym(turn.conversation_key),
+                )
+        return reply
+
+    def _record_rejections(self, trail: Iterable[str], user_key: str) -> None:
+        reasons = rejections(trail)
+        if not reasons:
+            return
+        self.rejections += len(reasons)
+        added = rejection_risk(reasons)
+        if added <= 0:
+            return
+        risk = self._ledger.record(user_key, added)
+        logger.info(
+            "validator rejected {} (user {}, added {:.2f}, risk {:.2f})",
+            ",".join(reasons),
+            pseudonym(user_key),
+            added,
+            risk,
+        )
 
     def _record(self, text: str, user_key: str) -> None:
         screening = self._screen.screen(text, user_key)

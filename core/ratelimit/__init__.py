@@ -3,6 +3,6 @@
 from __future__ import annotations
 
 from core.ratelimit.adaptive import AdmissionLimits, SlowDownNotices, risk_scale
-from core.ratelimit.gcra import Decision, Gcra
+from core.ratelimit.gcra import Decision, Gcra, Limit
 
-__all__ = ["AdmissionLimits", "Decision", "Gcra", "SlowDownNotices", "risk_scale"]
+__all__ = ["AdmissionLimits", "Decision", "Gcra", "Limit", "SlowDownNotices", "risk_scale"]

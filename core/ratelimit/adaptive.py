@@ -16,7 +16,11 @@ import time
 from collections.abc import Callable
 
 from core.cache.lru import BoundedCache
-from core.ratelimit.gcra import ALLOWED, Clock, Decision, Gcra
+from core.ratelimit.gcra import ALLOWED, Clock, Decision, Gcra, Limit
+
+# A decayed risk halves forever and never reaches zero, yet any scale below 1 takes a whole
+# message off a burst. Under 1% of the limit, it counts as gone.
+NEGLIGIBLE_RISK = 0.01
 
 
 def risk_scale(risk: float, min_scale: float) -> float:
@@ -24,7 +28,7 @@ def risk_scale(risk: float, min_scale: float) -> float:
 
     A negative or NaN risk (a bug upstream) counts as no risk; infinity counts as the worst.
     """
-    if not risk > 0.0:
+    if not risk >= NEGLIGIBLE_RISK:
         return 1.0
     return max(min_scale, 1.0 / (1.0 + risk))
 
@@ -35,7 +39,8 @@ class AdmissionLimits:
     Limits are checked in that order (the cheapest refusal for a flooding user comes first),
     and allowance is consumed from all three only when all three allow: a message refused by
     the chat or global limit costs the user nothing. A refusal's ``retry_after`` is when the
-    first refusing limit would allow, a lower bound when a later limit is also tight.
+    first refusing limit would allow, a lower bound when a later limit is also tight; its
+    ``limit`` names that limit.
     """
 
     def __init__(
@@ -58,21 +63,20 @@ class AdmissionLimits:
     def check(self, user_key: str, chat_key: str) -> Decision:
         """Admit one message from ``user_key`` in ``chat_key``, or say when to retry."""
         scale = risk_scale(self._risk(user_key), self._min_scale)
-        decision = self._user.peek(user_key, rate_scale=scale)
-        if not decision.allowed:
-            return decision
-        decision = self._chat.peek(chat_key)
-        if not decision.allowed:
-            return decision
-        # The global limit is the last to be asked, so it can consume directly: if it refuses,
-        # nothing has been consumed yet anywhere.
-        decision = self._global.check("*")
-        if not decision.allowed:
-            return decision
-        # Nothing ran between the peeks and here (no await, one thread) and time only moves
-        # on, so both of these allow; they are what consumes the allowance.
-        self._user.check(user_key, rate_scale=scale)
-        self._chat.check(chat_key)
+        wait, user_tat = self._user.plan(user_key, rate_scale=scale)
+        if wait > 0.0:
+            return Decision(False, wait, Limit.USER)
+        wait, chat_tat = self._chat.plan(chat_key)
+        if wait > 0.0:
+            return Decision(False, wait, Limit.CHAT)
+        wait, global_tat = self._global.plan("*")
+        if wait > 0.0:
+            return Decision(False, wait, Limit.GLOBAL)
+        # All three allow, and nothing ran since they were asked (no await, one thread): the
+        # plans still hold, and committing them is what consumes the allowance.
+        self._user.commit(user_key, user_tat)
+        self._chat.commit(chat_key, chat_tat)
+        self._global.commit("*", global_tat)
         return ALLOWED
 
 
@@ -89,11 +93,16 @@ class SlowDownNotices:
         if not (math.isfinite(window_seconds) and window_seconds > 0):
             raise ValueError("window_seconds must be a positive finite number")
         self._window = window_seconds
+        self._max_keys = max_keys
         self._clock = clock
         self._last: BoundedCache[float] = BoundedCache(max_keys)
 
     def __len__(self) -> int:
         return len(self._last)
+
+    def fresh(self) -> SlowDownNotices:
+        """An empty counter with the same window, bound and clock, for another kind of notice."""
+        return SlowDownNotices(self._window, self._max_keys, self._clock)
 
     def should_notify(self, user_key: str) -> bool:
         """True (and remembered) if ``user_key`` has had no notice in the current window."""

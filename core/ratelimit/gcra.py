@@ -26,6 +26,7 @@ import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from enum import StrEnum
 
 from core.cache.lru import BoundedCache
 
@@ -36,12 +37,22 @@ Clock = Callable[[], float]
 _SLACK_SECONDS = 1e-6
 
 
+class Limit(StrEnum):
+    """Which of admission's limits refused: only a user's own limit says they went too fast."""
+
+    USER = "user"
+    CHAT = "chat"
+    GLOBAL = "global"
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """Whether a request may pass, and if not, in how many seconds the same request would."""
 
     allowed: bool
     retry_after: float  # 0.0 when allowed
+    # Set by ``AdmissionLimits`` on a refusal; a bare ``Gcra`` does not know what it limits.
+    limit: Limit | None = None
 
 
 ALLOWED = Decision(allowed=True, retry_after=0.0)
@@ -84,7 +95,7 @@ class Gcra:
 
     def check(self, key: str, *, cost: float = 1.0, rate_scale: float = 1.0) -> Decision:
         """Admit ``key`` for ``cost`` if its limit allows, consuming the allowance; else refuse."""
-        retry_after, new_tat = self._plan(key, cost, rate_scale)
+        retry_after, new_tat = self.plan(key, cost=cost, rate_scale=rate_scale)
         if retry_after > 0.0:
             return Decision(allowed=False, retry_after=retry_after)
         self._tats.put(key, new_tat)
@@ -96,13 +107,24 @@ class Gcra:
         With a clock that never goes back, a ``check`` of the same request right after an
         allowing ``peek`` also allows: waiting only ever adds allowance.
         """
-        retry_after, _ = self._plan(key, cost, rate_scale)
+        retry_after, _ = self.plan(key, cost=cost, rate_scale=rate_scale)
         if retry_after > 0.0:
             return Decision(allowed=False, retry_after=retry_after)
         return ALLOWED
 
-    def _plan(self, key: str, cost: float, rate_scale: float) -> tuple[float, float]:
-        """(seconds until allowed, 0 if now; the key's TAT if it is allowed)."""
+    def commit(self, key: str, tat: float) -> None:
+        """Consume what an allowing ``plan`` worked out; only valid with nothing in between.
+
+        ``peek`` then ``check`` works the schedule out twice; ``plan`` then ``commit`` once,
+        which is what a gate asking several limits before spending from any of them wants.
+        """
+        self._tats.put(key, tat)
+
+    def plan(self, key: str, *, cost: float = 1.0, rate_scale: float = 1.0) -> tuple[float, float]:
+        """(seconds until allowed, 0.0 if now; the key's schedule once allowed).
+
+        Consumes nothing: ``commit`` the schedule to consume it.
+        """
         if not 0.0 < rate_scale <= 1.0:
             raise ValueError("rate_scale must be in (0, 1]")
         if not 0.0 < cost <= self._burst:

@@ -15,6 +15,7 @@ from typing import Self
 import aiosqlite
 from loguru import logger
 
+from core.blocks import Block
 from core.budget import Spent
 from core.cache.lru import BoundedCache
 from core.errors import StorageError
@@ -29,7 +30,7 @@ from core.model import (
     Ticket,
     UserRef,
 )
-from core.storage.sqlite import inbox, spend, tickets
+from core.storage.sqlite import blocks, inbox, spend, tickets
 from core.storage.sqlite.checkpoint import WalCheckpointer
 from core.storage.sqlite.migrations import migrate
 
@@ -311,6 +312,19 @@ class SqliteStore:
     async def close_ticket(self, ticket_id: int) -> bool:
         async with self._write_lock:
             return await tickets.close(self.db, ticket_id, datetime.now(UTC))
+
+    # Users an admin blocked (core/blocks.py keeps them in memory for the per-message check).
+
+    async def load_blocks(self) -> list[Block]:
+        return await blocks.load_all(self.db)
+
+    async def save_block(self, block: Block) -> Block:
+        async with self._write_lock:
+            return await blocks.save(self.db, block)
+
+    async def delete_block(self, user_key: str) -> bool:
+        async with self._write_lock:
+            return await blocks.delete(self.db, user_key)
 
     # What replies cost, for the budgets (core/storage/sqlite/spend.py).
 

@@ -6,7 +6,7 @@ import pytest
 
 from core.guardrails.screening import RiskLedger
 from core.ratelimit.adaptive import AdmissionLimits, SlowDownNotices, risk_scale
-from core.ratelimit.gcra import Gcra
+from core.ratelimit.gcra import Gcra, Limit
 
 
 class ManualClock:
@@ -47,6 +47,33 @@ def admitted_in_a_row(gate: AdmissionLimits, user: str = "u1", chat: str = "c1")
 def test_a_user_without_risk_gets_the_base_burst() -> None:
     gate = limits(ManualClock())
     assert admitted_in_a_row(gate) == 10
+
+
+def test_sustained_traffic_through_the_gate_gets_exactly_the_base_rate() -> None:
+    clock = ManualClock()
+    gate = limits(clock, user=(0.5, 3))
+    admitted = 0
+    for _ in range(12_000):  # 100 attempts a second for two minutes
+        admitted += gate.check("u1", "c1").allowed
+        clock.now += 0.01
+    assert admitted == 3 + 60 - 1  # the burst, then one every 2 s after the first interval
+
+
+def test_risk_shrinks_the_limit_less_and_less_as_it_halves() -> None:
+    clock = ManualClock()
+    ledger = RiskLedger(half_life_seconds=600, max_users=100, clock=clock)
+    gate = limits(clock, risk=ledger)
+    users = ["u1", "u2", "u3", "u4", "u5"]
+    for user in users:
+        ledger.record(user, 3.0)  # a quarter of the limit to begin with
+
+    bursts = []
+    for user, half_lives in zip(users, [0, 1, 2, 4, 20], strict=True):
+        clock.now = 1000.0 + 600 * half_lives
+        bursts.append(admitted_in_a_row(gate, user))
+    # A burst of 10 scaled by 1 / (1 + risk) for risk 3, 1.5, 0.75, 0.19; after 20 half-lives
+    # what is left (3e-6) is negligible, and the whole burst is back.
+    assert bursts == [2, 4, 5, 8, 10]
 
 
 def test_risk_lowers_the_limit_and_it_comes_back_as_the_risk_decays() -> None:
@@ -90,9 +117,21 @@ def test_the_scale_falls_with_risk_to_the_floor(risk: float, scale: float) -> No
     assert risk_scale(risk, 0.2) == pytest.approx(scale)
 
 
-@pytest.mark.parametrize("risk", [-1.0, -5.0, float("nan")])
-def test_a_nonsense_risk_counts_as_none(risk: float) -> None:
+@pytest.mark.parametrize("risk", [-1.0, -5.0, float("nan"), 0.0099])
+def test_a_nonsense_or_negligible_risk_counts_as_none(risk: float) -> None:
     assert risk_scale(risk, 0.2) == 1.0
+
+
+def test_a_refusal_names_the_limit_that_refused() -> None:
+    clock = ManualClock()
+    gate = limits(clock, user=(1.0, 1), chat=(1.0, 2), global_=(1.0, 3))
+    assert gate.check("u1", "c1").allowed
+    assert gate.check("u1", "c1").limit is Limit.USER
+    assert gate.check("u2", "c1").allowed
+    assert gate.check("u3", "c1").limit is Limit.CHAT
+    assert gate.check("u4", "c2").allowed
+    assert gate.check("u5", "c3").limit is Limit.GLOBAL
+    assert gate.check("u6", "c4").retry_after == pytest.approx(1.0)
 
 
 def test_a_user_refused_costs_the_chat_and_global_nothing() -> None:
@@ -175,3 +214,15 @@ def test_slow_down_memory_is_bounded() -> None:
     for n in range(10_000):
         notices.should_notify(f"u{n}")
     assert len(notices) == 10
+
+
+def test_a_fresh_notice_counter_shares_the_window_but_not_the_memory() -> None:
+    clock = ManualClock()
+    notices = SlowDownNotices(window_seconds=60, max_keys=100, clock=clock)
+    other = notices.fresh()
+    assert notices.should_notify("u1")
+    assert other.should_notify("u1")  # counted apart
+    clock.now += 59.0
+    assert not other.should_notify("u1")
+    clock.now += 1.0
+    assert other.should_notify("u1")
