@@ -11,7 +11,7 @@ $(RUN_STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "Bastion needs Python 3.11 or newer")'
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(PY) -m pip install --quiet -e '.[openai,anthropic]'
+	$(PY) -m pip install --quiet -e '.[openai,anthropic,platforms]'
 	@touch $(RUN_STAMP)
 
 $(STAMP): $(RUN_STAMP)

@@ -14,12 +14,15 @@ import signal
 import socket
 import sys
 from collections.abc import Callable, Iterator, Sequence
+from contextlib import AsyncExitStack
 
 import uvicorn
 from loguru import logger
+from starlette.routing import BaseRoute
 
 from adapters.console import ConsoleChat
 from bot.http import build_http_app
+from bot.platforms import configured_adapters
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from core.errors import ConfigurationError
@@ -43,17 +46,25 @@ async def run_bot(
     on_ready: Callable[[str], None] | None = None,
     llm: Sequence[Provider] | None = None,
 ) -> None:
-    """``bastion run``: the web chat (and, with their issues, the platform adapters)."""
+    """``bastion run``: the web chat and every platform adapter whose credentials are set."""
     stop = stop or asyncio.Event()
     grace = settings.shutdown_grace_seconds
     # Bind first: a taken port should stop start-up before anything else is opened.
     sock = _bind(settings.web_host, settings.web_port) if settings.web_enabled else None
     with _stop_on_signals(stop), _closing(sock):
-        async with open_runtime(settings, llm) as runtime:
+        async with open_runtime(settings, llm) as runtime, AsyncExitStack() as platforms:
+            # Adapters close after the drain below (exit order), so late replies still go out.
+            adapters = [
+                await platforms.enter_async_context(adapter)
+                for adapter in configured_adapters(settings, runtime.gateway)
+            ]
+            for adapter in adapters:
+                logger.info("{} adapter started", adapter.platform)
+            routes = [route for adapter in adapters for route in adapter.routes()]
             async with asyncio.TaskGroup() as tasks:
                 server = None
                 if sock is not None:
-                    server = _web_server(runtime, grace)
+                    server = _web_server(runtime, routes, grace)
                     tasks.create_task(server.serve(sockets=[sock]))
                     host, port = sock.getsockname()[:2]
                     logger.info("web chat listening on http://{}:{}", host, port)
@@ -72,9 +83,9 @@ async def run_bot(
     logger.info("stopped")
 
 
-def _web_server(runtime: Runtime, grace: float) -> _Server:
+def _web_server(runtime: Runtime, routes: Sequence[BaseRoute], grace: float) -> _Server:
     config = uvicorn.Config(
-        build_http_app(runtime),
+        build_http_app(runtime, routes),
         log_config=None,
         lifespan="off",
         access_log=False,

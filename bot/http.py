@@ -1,6 +1,6 @@
 """The shared HTTP application: the web chat, ``/healthz`` and ``/metrics``.
 
-Later adapters mount their webhooks (Slack events, Telegram) here too, so one port serves all.
+Platform adapters mount their webhooks (Slack events, Telegram) here too, so one port serves all.
 Starlette rather than FastAPI: we need raw control over bodies (non-UTF-8, size limits, exact
 error messages), Bolt ships a Starlette handler, and nothing here wants generated OpenAPI.
 """
@@ -8,6 +8,7 @@ error messages), Bolt ships a Starlette handler, and nothing here wants generate
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Sequence
 
 from loguru import logger
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
@@ -15,7 +16,7 @@ from starlette.applications import Starlette
 from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 
 from adapters.web import web_chat_routes
 from bot.ops import ops_routes
@@ -24,7 +25,8 @@ from bot.runtime import Runtime
 HEALTH_TIMEOUT_SECONDS = 2.0
 
 
-def build_http_app(runtime: Runtime) -> Starlette:
+def build_http_app(runtime: Runtime, platform_routes: Sequence[BaseRoute] = ()) -> Starlette:
+    """The app on the one port: web chat, health, metrics, ops, and platform webhooks."""
     settings = runtime.settings
     ops_token = settings.ops_token.get_secret_value() if settings.ops_token else None
 
@@ -73,6 +75,7 @@ def build_http_app(runtime: Runtime) -> Starlette:
         Route("/healthz", healthz, methods=["GET"]),
         Route("/metrics", metrics, methods=["GET"]),
         *ops_routes(runtime.store, ops_token),
+        *platform_routes,
     ]
     return Starlette(
         routes=routes, exception_handlers={HTTPException: http_error, Exception: server_error}

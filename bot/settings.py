@@ -25,7 +25,16 @@ LLM_PROVIDERS = ("openai", "anthropic", "local")
 AVAILABLE_PROVIDERS = (*LLM_PROVIDERS, "rules", "handoff")
 DEFAULT_PROVIDERS = ("openai", "anthropic", "rules", "handoff")  # local only when asked for
 
-_URL_FIELDS = frozenset({"database_url", "openai_base_url", "anthropic_base_url"})
+_URL_FIELDS = frozenset(
+    {
+        "database_url",
+        "openai_base_url",
+        "anthropic_base_url",
+        "telegram_base_url",
+        "slack_base_url",
+        "telegram_webhook_url",
+    }
+)
 _SQLITE_URL = re.compile(r"^sqlite:///(?P<path>.+)$")
 
 
@@ -145,12 +154,26 @@ class Settings(BaseSettings):
     log_format: Literal["text", "json"] = "text"
     shutdown_grace_seconds: float = Field(10.0, ge=0, le=600)
 
-    # Platform credentials. Secrets stay SecretStr so they never print by accident.
+    # Platforms. An adapter starts when its credentials are set. Secrets stay SecretStr so
+    # they never print by accident.
+    # In groups: "addressed" answers a mention, a reply to the bot or a command; "commands"
+    # answers commands only. Direct messages are always answered.
+    group_replies: Literal["addressed", "commands"] = "addressed"
     telegram_bot_token: SecretStr | None = None
+    # polling needs no public URL; webhook mounts /telegram/webhook on the shared HTTP app.
+    telegram_mode: Literal["polling", "webhook"] = "polling"
+    telegram_webhook_url: str | None = None  # the public https URL Telegram posts to
+    telegram_webhook_secret: SecretStr | None = None
+    # A self-hosted Bot API server: its base URL, e.g. http://127.0.0.1:8081/bot
+    telegram_base_url: str = "https://api.telegram.org/bot"
     discord_bot_token: SecretStr | None = None
+    # Slash commands sync to these guilds at once; empty syncs globally (can take an hour).
+    discord_guild_ids: Annotated[tuple[int, ...], NoDecode] = ()
     slack_bot_token: SecretStr | None = None
-    slack_app_token: SecretStr | None = None
-    slack_signing_secret: SecretStr | None = None
+    slack_app_token: SecretStr | None = None  # Socket Mode (no public URL needed)
+    slack_signing_secret: SecretStr | None = None  # HTTP events on /slack/events
+    slack_base_url: str = "https://slack.com/api/"  # GovSlack: https://slack-gov.com/api/
+    slack_command: str = Field("/bastion", pattern=r"^/[a-z0-9_-]{1,31}$")
 
     @field_validator("log_level", "log_format", mode="before")
     @classmethod
@@ -158,6 +181,26 @@ class Settings(BaseSettings):
         if not isinstance(value, str):
             return value
         return value.upper() if info.field_name == "log_level" else value.lower()
+
+    @field_validator("telegram_webhook_secret")
+    @classmethod
+    def _telegram_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # Telegram accepts 1-256 of these characters; 16 at least so it cannot be guessed.
+        if value is not None and not re.fullmatch(
+            r"[A-Za-z0-9_-]{16,256}", value.get_secret_value()
+        ):
+            raise ValueError("must be 16 to 256 characters of A-Z, a-z, 0-9, _ and -")
+        return value
+
+    @field_validator("discord_guild_ids", mode="before")
+    @classmethod
+    def _guild_list(cls, value: Any) -> Any:
+        if not isinstance(value, str):
+            return value
+        try:
+            return tuple(int(part) for part in value.split(",") if part.strip())
+        except ValueError:
+            raise ValueError("expected comma-separated numeric guild ids") from None
 
     @field_validator("facts_dir", mode="before")
     @classmethod
@@ -232,6 +275,20 @@ class Settings(BaseSettings):
             raise ValueError(
                 "CONTEXT_BUDGET_TOKENS must not exceed LOCAL_CONTEXT_SIZE when local is a rung"
             )
+        if self.telegram_bot_token is not None and self.telegram_mode == "webhook":
+            if not self.telegram_webhook_url or not self.telegram_webhook_url.startswith(
+                "https://"
+            ):
+                raise ValueError("TELEGRAM_WEBHOOK_URL must be an https:// URL in webhook mode")
+            if self.telegram_webhook_secret is None:
+                raise ValueError("TELEGRAM_WEBHOOK_SECRET is needed in webhook mode")
+        if self.slack_bot_token is not None and not (
+            self.slack_app_token or self.slack_signing_secret
+        ):
+            raise ValueError(
+                "SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP events) is needed "
+                "with SLACK_BOT_TOKEN"
+            )
         # A rough count (4 characters a token) is enough to catch a prompt that cannot fit.
         if len(self.system_prompt) / 4 > self.context_budget_tokens - self.reply_reserve_tokens:
             raise ValueError("SYSTEM_PROMPT alone is longer than CONTEXT_BUDGET_TOKENS allows")
@@ -255,6 +312,7 @@ class Settings(BaseSettings):
             self.slack_bot_token,
             self.slack_app_token,
             self.slack_signing_secret,
+            self.telegram_webhook_secret,
         )
         return [v.get_secret_value() for v in values if v is not None and v.get_secret_value()]
 

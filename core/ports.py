@@ -106,6 +106,18 @@ class MessageSink(Protocol):
         ...
 
 
+class PushSink(Protocol):
+    """What a push platform's adapter (Telegram, Discord, Slack) hands messages to: the gateway."""
+
+    def connect(self, platform: str, outbound: Outbound) -> None:
+        """Route ``platform``'s replies, typing indicators and refusals to ``outbound``."""
+        ...
+
+    async def deliver(self, message: IncomingMessage) -> None:
+        """Accept ``message``; returns once it is stored, before it is answered."""
+        ...
+
+
 class Outbound(Protocol):
     """How the core reaches a push platform (Telegram, Discord, Slack) on its own."""
 
