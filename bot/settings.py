@@ -275,7 +275,7 @@ class Settings(BaseSettings):
             raise ValueError(
                 "CONTEXT_BUDGET_TOKENS must not exceed LOCAL_CONTEXT_SIZE when local is a rung"
             )
-        if self.telegram_bot_token is not None and self.telegram_mode == "webhook":
+        if self.telegram_webhook_on:
             if not self.telegram_webhook_url or not self.telegram_webhook_url.startswith(
                 "https://"
             ):
@@ -289,10 +289,28 @@ class Settings(BaseSettings):
                 "SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP events) is needed "
                 "with SLACK_BOT_TOKEN"
             )
+        if not self.web_enabled and (self.telegram_webhook_on or self.slack_http_events_on):
+            raise ValueError(
+                "WEB_ENABLED must stay true: Telegram webhook mode and Slack HTTP events are "
+                "served on the shared HTTP port"
+            )
         # A rough count (4 characters a token) is enough to catch a prompt that cannot fit.
         if len(self.system_prompt) / 4 > self.context_budget_tokens - self.reply_reserve_tokens:
             raise ValueError("SYSTEM_PROMPT alone is longer than CONTEXT_BUDGET_TOKENS allows")
         return self
+
+    @property
+    def telegram_webhook_on(self) -> bool:
+        return self.telegram_bot_token is not None and self.telegram_mode == "webhook"
+
+    @property
+    def slack_http_events_on(self) -> bool:
+        """Slack over HTTP events: a signing secret and no app token (Socket Mode wins)."""
+        return (
+            self.slack_bot_token is not None
+            and self.slack_app_token is None
+            and self.slack_signing_secret is not None
+        )
 
     @property
     def sqlite_path(self) -> str:

@@ -120,3 +120,25 @@ def test_settings_that_cannot_work_together_name_the_one_to_change(
     with pytest.raises(ConfigurationError) as caught:
         load_settings(_env_file=None)
     assert caught.value.variable == variable
+
+
+def test_platform_settings_are_checked_across_each_other() -> None:
+    def problem(**values: str) -> str:
+        try:
+            load_settings(_env_file=None, **values)
+        except ConfigurationError as error:
+            return str(error)
+        return ""
+
+    token = {"telegram_bot_token": "123:abc"}
+    assert "TELEGRAM_WEBHOOK_URL" in problem(**token, telegram_mode="webhook")
+    assert "TELEGRAM_WEBHOOK_SECRET" in problem(
+        **token, telegram_mode="webhook", telegram_webhook_url="https://bot.example/telegram"
+    )
+    assert "TELEGRAM_WEBHOOK_SECRET" in problem(telegram_webhook_secret="short")
+    assert "SLACK_APP_TOKEN" in problem(slack_bot_token="xoxb-1")
+    assert "WEB_ENABLED" in problem(
+        slack_bot_token="xoxb-1", slack_signing_secret="s" * 32, web_enabled="false"
+    )
+    assert "DISCORD_GUILD_IDS" in problem(discord_guild_ids="12,abc")
+    assert problem(discord_guild_ids="12, 34") == ""
