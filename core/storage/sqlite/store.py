@@ -135,26 +135,28 @@ class SqliteStore:
             )
 
     async def _incoming_id(self, message: IncomingMessage, conversation_id: int) -> int:
-        async with self.db.execute(
-            """SELECT id FROM messages WHERE conversation_id = ? AND direction = 'in'
-               AND platform_message_id = ? ORDER BY id DESC LIMIT 1""",
-            (conversation_id, message.message_id),
-        ) as cursor:
-            row = await cursor.fetchone()
-        return int(row[0]) if row else 0
+        rows = list(
+            await self.db.execute_fetchall(
+                """SELECT id FROM messages WHERE conversation_id = ? AND direction = 'in'
+                   AND platform_message_id = ? ORDER BY id DESC LIMIT 1""",
+                (conversation_id, message.message_id),
+            )
+        )
+        return int(rows[0][0]) if rows else 0
 
     async def record_reply(self, message: IncomingMessage, reply: Reply, latency_ms: float) -> int:
         user, chat, usage = message.user, message.chat, reply.usage
         async with self._write_lock:
             # INSERT ... SELECT by key: if the user was forgotten meanwhile, nothing is stored.
-            cursor = await self.db.execute(
+            rows = await self.db.execute_fetchall(
                 """INSERT INTO messages (conversation_id, user_id, direction, text, created_at,
                                          kind, outcome, provider, model, input_tokens,
                                          output_tokens, cost_usd, latency_ms, trail, tokens,
                                          importance)
                    SELECT c.id, u.id, 'out', ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?
                    FROM conversations c, users u
-                   WHERE c.key = ? AND u.platform = ? AND u.platform_user_id = ?""",
+                   WHERE c.key = ? AND u.platform = ? AND u.platform_user_id = ?
+                   RETURNING id""",
                 (
                     reply.text,
                     datetime.now(UTC).isoformat(),
@@ -173,8 +175,8 @@ class SqliteStore:
                     user.user_id,
                 ),
             )
-            await cursor.close()
-            return (cursor.lastrowid or 0) if cursor.rowcount == 1 else 0
+            stored = list(rows)
+            return int(stored[0][0]) if stored else 0
 
     def _cached_ids(self, message: IncomingMessage) -> tuple[int, int] | None:
         user_id = self._ids.get(_user_key(message.user))
@@ -219,14 +221,13 @@ class SqliteStore:
         return user_id, conversation_id
 
     async def context(self, chat: ChatRef, limit: int) -> tuple[StoredMessage, ...]:
-        async with self.db.execute(
+        rows = await self.db.execute_fetchall(
             """SELECT m.id, m.direction, m.text, m.created_at, m.tokens, m.importance
                FROM messages m JOIN conversations c ON c.id = m.conversation_id
                WHERE c.key = ? AND m.id > c.context_after AND m.outcome != 'failed'
                ORDER BY m.id DESC LIMIT ?""",
             (chat.key, limit),
-        ) as cursor:
-            rows = await cursor.fetchall()
+        )
         return tuple(_stored(row) for row in reversed(list(rows)))
 
     async def history(self, chat: ChatRef) -> tuple[StoredMessage, ...]:
@@ -395,11 +396,11 @@ async def _prepare(db: aiosqlite.Connection, *, checkpoint_elsewhere: bool) -> N
 
 
 async def _fetch_id(db: aiosqlite.Connection, sql: str, params: tuple[object, ...]) -> int:
-    async with db.execute(sql, params) as cursor:
-        row = await cursor.fetchone()
-    if row is None:
+    # One round trip to the database thread (execute, fetch and close would be three).
+    rows = list(await db.execute_fetchall(sql, params))
+    if not rows:
         raise StorageError("insert returned no id")
-    return int(row[0])
+    return int(rows[0][0])
 
 
 def _user_key(user: UserRef) -> str:

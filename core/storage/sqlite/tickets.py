@@ -124,9 +124,9 @@ async def scrub_user(db: aiosqlite.Connection, platform: str, platform_user_id: 
 
 
 async def _first(db: aiosqlite.Connection, sql: str, params: tuple[object, ...]) -> Ticket | None:
-    async with db.execute(sql, params) as cursor:
-        row = await cursor.fetchone()
-    return None if row is None else _ticket(row)
+    # One round trip: the hand-off gate asks this on every turn.
+    rows = list(await db.execute_fetchall(sql, params))
+    return None if not rows else _ticket(rows[0])
 
 
 def _ticket(row: sqlite3.Row | tuple[object, ...]) -> Ticket:
