@@ -72,8 +72,6 @@ async def run_bot(
                         on_ready(f"http://{host}:{port}")
                 else:
                     logger.info("web chat disabled (WEB_ENABLED=false)")
-                # Once every adapter is connected: what a crash left unanswered goes out now.
-                await runtime.gateway.replay()
                 await stop.wait()
                 logger.info("stopping: intake closed, finishing turns in flight")
                 runtime.gateway.stop_intake(grace)

@@ -19,13 +19,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
-from collections.abc import Coroutine, Mapping
+from collections.abc import Awaitable, Coroutine, Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from loguru import logger
 
 from core.admission import Admission
+from core.cache.lru import BoundedCache
 from core.lanes import FairLanes
 from core.logref import pseudonym
 from core.model import (
@@ -51,6 +52,11 @@ GAVE_UP = (
 )
 # What a busy notice tells an HTTP client to wait.
 BUSY_RETRY_AFTER = 10.0
+# A reply the platform did not take is tried again after these delays, then at the next start.
+RESEND_DELAYS = (2.0, 10.0, 60.0)
+# Message ids remembered to spot a platform's retry before admission (an LRU: older ones are
+# still caught by the inbox, after admission).
+RECENT_IDS = 100_000
 
 
 @dataclass(eq=False, slots=True)
@@ -59,19 +65,22 @@ class _Job:
 
     entry_id: int
     message: IncomingMessage
-    # Set when someone waits for the reply in this process (``submit``); None for a push
-    # platform or a replay, whose reply goes out through the ``Outbound`` or is held.
+    # Set when someone may wait for the reply in this process (``submit``): the first caller
+    # and any retry of the same message id share it. None for a push platform or a replay.
     waiter: asyncio.Future[Reply] | None = None
-    # A replayed entry whose reply was already made: send it, do not ask again.
+    listeners: int = 0  # callers awaiting ``waiter`` right now
+    # The reply, once made: a replayed entry answered before a restart, or a send to retry.
     reply: Reply | None = None
     replays: int = 0
+    failed_sends: int = 0
+    resend_pending: bool = False  # a send failed and is tried again in this process
 
 
 class Gateway:
     """Admission, durable intake, fair lanes and the workers.
 
-    Use it with ``async with``, which stops the workers on exit; they start then, or with the
-    first message.
+    ``async with`` starts the workers and queues what the last run left unfinished, before
+    any new message can arrive; leaving it stops the workers.
     """
 
     def __init__(
@@ -86,6 +95,7 @@ class Gateway:
         max_per_conversation: int = 50,
         typing_interval: float = 4.0,
         max_replays: int = 3,
+        resend_delays: tuple[float, ...] = RESEND_DELAYS,
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
@@ -96,11 +106,19 @@ class Gateway:
         self._workers = workers
         self._typing_interval = typing_interval
         self._max_replays = max_replays
+        self._resend_delays = resend_delays
         self._lanes: FairLanes[_Job] = FairLanes(max_backlog, max_per_conversation)
         self._outbound: dict[str, Outbound] = {}
-        self._waiters: dict[int, asyncio.Future[Reply]] = {}
+        # Replayed replies for a platform whose adapter has not connected yet.
+        self._unsent: dict[str, list[_Job]] = {}
+        self._jobs: dict[int, _Job] = {}  # accepted or replayed, not finished: by entry id
+        # Recently accepted message ids, so a platform's retry is known before admission (a
+        # retry must not get a "slow down" or "busy" of its own).
+        self._recent: BoundedCache[int] = BoundedCache(RECENT_IDS)
         self._tasks: set[asyncio.Task[None]] = set()
+        self._marking: set[asyncio.Task[None]] = set()
         self._started = False
+        self._replayed = False
         self._accepting = True
         self._in_flight = 0
         self._idle = asyncio.Event()
@@ -112,6 +130,7 @@ class Gateway:
 
     async def __aenter__(self) -> Gateway:
         self._start()
+        await self.replay()
         return self
 
     def _start(self) -> None:
@@ -124,19 +143,14 @@ class Gateway:
 
     async def __aexit__(self, *exc_info: object) -> None:
         self._accepting = False
+        jobs = list(self._jobs.values())  # before cancelling: workers forget theirs on the way
         for task in list(self._tasks):
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         # Anyone still waiting is told to send again, so the next start must not answer too.
-        told = []
-        for entry_id, waiter in self._waiters.items():
-            if not waiter.done():
-                waiter.set_result(_notice(SHUTTING_DOWN, TurnOutcome.FAILED))
-                told.append(entry_id)
-        try:
-            await self._mark_done(told)
-        except Exception as exc:
-            logger.warning("could not mark {} messages answered at shutdown: {}", len(told), exc)
+        told = [job.entry_id for job in jobs if self._settle(job, _restarting())]
+        await self._mark_done(told)
+        await asyncio.gather(*self._marking, return_exceptions=True)
 
     @property
     def in_flight(self) -> int:
@@ -151,19 +165,15 @@ class Gateway:
     def connect(self, platform: str, outbound: Outbound) -> None:
         """Send ``platform``'s replies (and replays, and typing) through ``outbound``."""
         self._outbound[platform] = outbound
+        for job in self._unsent.pop(platform, []):
+            self._lanes.put(job.message.chat.key, job, force=True)
 
     async def submit(self, message: IncomingMessage) -> Reply:
         """Accept ``message`` and wait for its reply; always returns a reply the user can see."""
         job_or_reply = await self._accept(message, waiting=True)
         if isinstance(job_or_reply, Reply):
             return job_or_reply
-        assert job_or_reply.waiter is not None
-        # Shielded: a client that goes away does not cancel the turn; its reply is then held.
-        try:
-            return await asyncio.shield(job_or_reply.waiter)
-        except asyncio.CancelledError:
-            job_or_reply.waiter = None
-            raise
+        return await self._wait(job_or_reply)
 
     async def deliver(self, message: IncomingMessage) -> None:
         """Accept ``message`` from a push platform; returns once it is stored, not answered.
@@ -179,11 +189,17 @@ class Gateway:
         return await self._inbox.held_replies(chat)
 
     async def replay(self) -> int:
-        """Queue what the last run left unfinished; call once the outbounds are connected."""
+        """Queue what the last run left unfinished (once; ``async with`` does it)."""
+        if self._replayed:
+            return 0
+        self._replayed = True
         self._start()
-        entries = await self._inbox.unfinished()
+        entries = [e for e in await self._inbox.unfinished() if e.id not in self._jobs]
         for entry in entries:
-            self._lanes.put(entry.message.chat.key, _replayed(entry), force=True)
+            job = _replayed(entry)
+            self._jobs[job.entry_id] = job
+            self._recent.put(_dedupe_key(entry.message), entry.id)
+            self._lanes.put(entry.message.chat.key, job, force=True)
         if entries:
             self.counts["replayed"] += len(entries)
             logger.info("replaying {} messages left unfinished by the last run", len(entries))
@@ -191,13 +207,13 @@ class Gateway:
 
     async def _accept(self, message: IncomingMessage, *, waiting: bool) -> _Job | Reply:
         if not self._accepting:
-            return _notice(SHUTTING_DOWN, TurnOutcome.FAILED)
+            return _restarting()
         self._start()
-        if self._admission is not None and (refusal := self._admission.refuse(message)):
+        key = _dedupe_key(message)
+        if (known := self._recent.get(key)) is not None:
+            return await self._duplicate(known, waiting=waiting)
+        if (refusal := self._refusal(message)) is not None:
             return refusal
-        if not self._lanes.has_room(message.chat.key):
-            self.counts["busy"] += 1
-            return _notice(BUSY, TurnOutcome.BUSY, retry_after=BUSY_RETRY_AFTER)
         try:
             received = await self._inbox.receive(message)
         except Exception as exc:
@@ -205,23 +221,43 @@ class Gateway:
             logger.opt(exception=exc).error("the inbox could not store a message")
             return _notice(UNAVAILABLE, TurnOutcome.FAILED)
         if received.duplicate:
-            return await self._duplicate(received, waiting=waiting)
+            return await self._duplicate(received.entry_id, waiting=waiting)
+        self._recent.put(key, received.entry_id)
         job = _Job(received.entry_id, message)
         if waiting:
             job.waiter = asyncio.get_running_loop().create_future()
-            self._waiters[job.entry_id] = job.waiter
+        self._jobs[job.entry_id] = job
         # force: it is stored now, so it must run; the bound above is checked before storing,
         # and concurrent stores can pass it by at most their own number.
         self._lanes.put(message.chat.key, job, force=True)
         return job
 
-    async def _duplicate(self, received: Received, *, waiting: bool) -> Reply:
+    def _refusal(self, message: IncomingMessage) -> Reply | None:
+        """Admission (blocks, rate limits), then room in the backlog; None to accept."""
+        if self._admission is not None and (refusal := self._admission.refuse(message)):
+            return refusal
+        if not self._lanes.has_room(message.chat.key):
+            self.counts["busy"] += 1
+            return _notice(BUSY, TurnOutcome.BUSY, retry_after=BUSY_RETRY_AFTER)
+        return None
+
+    async def _duplicate(self, entry_id: int, *, waiting: bool) -> Reply:
         self.counts["duplicates"] += 1
-        running = self._waiters.get(received.entry_id)
-        if waiting and running is not None:
-            # A client retrying while the first request still waits shares that answer.
-            return await asyncio.shield(running)
+        running = self._jobs.get(entry_id)
+        if waiting and running and running.waiter and not running.waiter.done():
+            # A client retrying while the first request still runs shares that answer.
+            return await self._wait(running)
         return _notice(DUPLICATE, TurnOutcome.DUPLICATE, silent=True)
+
+    async def _wait(self, job: _Job) -> Reply:
+        assert job.waiter is not None
+        job.listeners += 1
+        try:
+            # Shielded: a client that goes away does not cancel the turn. If nobody is left
+            # listening when it ends, the reply is held for the client to collect.
+            return await asyncio.shield(job.waiter)
+        finally:
+            job.listeners -= 1
 
     async def _work(self) -> None:
         while True:
@@ -232,16 +268,18 @@ class Gateway:
                 await self._serve(job)
             except Exception as exc:  # a worker must outlive any one message
                 logger.opt(exception=exc).error("a worker failed on a message")
-                self._settle(job, _notice(GAVE_UP, TurnOutcome.FAILED))
+                await self._finish(job, _notice(GAVE_UP, TurnOutcome.FAILED), last_try=True)
             finally:
-                self._waiters.pop(job.entry_id, None)
+                if not job.resend_pending:
+                    self._jobs.pop(job.entry_id, None)
                 self._lanes.release(key)
                 self._in_flight -= 1
                 if self._in_flight == 0:
                     self._idle.set()
 
     async def _serve(self, job: _Job) -> None:
-        if job.reply is not None:  # made before a restart: only its delivery is left
+        job.resend_pending = False
+        if job.reply is not None:  # made before a restart, or a send to try again
             await self._finish(job, job.reply, last_try=job.replays > self._max_replays)
             return
         if job.replays > self._max_replays:
@@ -252,10 +290,10 @@ class Gateway:
         reply = await self._turn(job)
         if reply is not None:
             await self._finish(job, reply)
-        elif self._settle(job, _notice(SHUTTING_DOWN, TurnOutcome.FAILED)):
+        elif self._settle(job, _restarting()):
             # Cut short by shutdown and told to resend. A push platform's message instead
             # stays pending, and the next start answers it.
-            await self._inbox.done(job.entry_id)
+            await self._safely(self._inbox.done(job.entry_id))
 
     async def _turn(self, job: _Job) -> Reply | None:
         outbound = self._outbound.get(job.message.user.platform)
@@ -277,23 +315,55 @@ class Gateway:
                 typing.cancel()
 
     async def _finish(self, job: _Job, reply: Reply, *, last_try: bool = False) -> None:
+        """Hand the reply over: to a waiting caller, or through the platform, or held."""
         if self._settle(job, reply):
-            await self._inbox.done(job.entry_id)
+            await self._safely(self._inbox.done(job.entry_id))
             return
-        await self._inbox.answered(job.entry_id, reply)
-        if job.message.user.platform not in self._outbound:
-            return  # held: the client collects it with ``held_replies``
-        if not reply.silent and not await self._send(job.message, reply):
-            if not last_try:
-                return  # stays answered: the next start tries to deliver it again
+        if job.reply is None:
+            # Kept with the message, so a crash before the send resends rather than re-asks.
+            # If even this fails the reply still goes out; only that safety net is missing.
+            await self._safely(self._inbox.answered(job.entry_id, reply))
+        platform = job.message.user.platform
+        if platform not in self._outbound:
+            if job.replays:  # a replay before its adapter connected: sent on ``connect``
+                job.reply = reply
+                self._unsent.setdefault(platform, []).append(job)
+            return  # otherwise held: the client collects it with ``held_replies``
+        if reply.silent or await self._send(job.message, reply):
+            job.failed_sends = 0
+            await self._safely(self._inbox.done(job.entry_id))
+            return
+        job.reply = reply
+        job.failed_sends += 1
+        if last_try:
             logger.error("gave up delivering a reply after {} starts", job.replays)
-        await self._inbox.done(job.entry_id)
+            await self._safely(self._inbox.done(job.entry_id))
+        elif job.failed_sends <= len(self._resend_delays):
+            # The platform may be back in seconds: try again in this process, later sends of
+            # the conversation meanwhile go ahead. After the last try it waits for a restart.
+            delay = self._resend_delays[job.failed_sends - 1]
+            job.resend_pending = True
+            self._spawn(self._send_later(job, delay), name="resend")
+
+    async def _send_later(self, job: _Job, delay: float) -> None:
+        await asyncio.sleep(delay)
+        if self._accepting:
+            self._lanes.put(job.message.chat.key, job, force=True)
 
     def _settle(self, job: _Job, reply: Reply) -> bool:
         """Hand ``reply`` to whoever waits for it in this process; False if nobody does."""
         if job.waiter is None or job.waiter.done():
             return False
         job.waiter.set_result(reply)
+        return job.listeners > 0
+
+    async def _safely(self, step: Awaitable[None]) -> bool:
+        """Run an inbox step; a storage failure is logged, never allowed to stop a reply."""
+        try:
+            await step
+        except Exception as exc:
+            logger.opt(exception=exc).error("the inbox could not record a step")
+            return False
         return True
 
     async def _send(self, message: IncomingMessage, reply: Reply) -> bool:
@@ -328,8 +398,9 @@ class Gateway:
         """Refuse new messages with a "restarting" notice; running turns get ``grace`` seconds.
 
         Messages still waiting in lanes are not started: those of a push platform stay in the
-        inbox for the next start; those a client waits for get the notice. A turn still running
-        when the grace ends is cancelled the same way, so nobody is left without a reply.
+        inbox for the next start; those a client waits for get the notice, and their entries
+        are closed so the next start does not answer them too. A turn still running when the
+        grace ends is cancelled the same way, so nobody is left without a reply.
         """
         self._accepting = False
         self._shutdown_at = asyncio.get_running_loop().time() + grace
@@ -338,14 +409,17 @@ class Gateway:
         told = [
             job.entry_id
             for job in self._lanes.take_all_waiting()
-            if self._settle(job, _notice(SHUTTING_DOWN, TurnOutcome.FAILED))
+            if self._settle(job, _restarting())
         ]
         if told:
-            self._spawn(self._mark_done(told), name="told-to-resend")
+            # Not a worker task: ``__aexit__`` waits for it instead of cancelling it.
+            task = asyncio.create_task(self._mark_done(told), name="told-to-resend")
+            self._marking.add(task)
+            task.add_done_callback(self._marking.discard)
 
     async def _mark_done(self, entry_ids: list[int]) -> None:
         for entry_id in entry_ids:
-            await self._inbox.done(entry_id)
+            await self._safely(self._inbox.done(entry_id))
 
     async def drain(self, grace: float) -> bool:
         """Wait up to ``grace`` seconds for running turns; True if none was left behind."""
@@ -391,6 +465,15 @@ class EphemeralInbox:
 
     async def held_replies(self, chat: ChatRef) -> list[Reply]:
         return []
+
+
+def _dedupe_key(message: IncomingMessage) -> str:
+    """What makes two deliveries the same message (the inbox's unique key)."""
+    return f"{message.user.platform}\x1f{message.chat.key}\x1f{message.message_id}"
+
+
+def _restarting() -> Reply:
+    return _notice(SHUTTING_DOWN, TurnOutcome.FAILED)
 
 
 def _replayed(entry: InboxEntry) -> _Job:

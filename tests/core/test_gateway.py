@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from core.errors import DeliveryError
-from core.gateway import BUSY, DUPLICATE, GAVE_UP, SHUTTING_DOWN, Gateway
+from core.gateway import BUSY, DUPLICATE, GAVE_UP, SHUTTING_DOWN, EphemeralInbox, Gateway
 from core.model import InboxState, IncomingMessage, Reply, ReplyKind, Turn, TurnOutcome
 from core.storage.sqlite import SqliteStore
 from tests.fakes import message
@@ -199,10 +199,12 @@ async def test_unfinished_messages_are_replayed_once_at_the_next_start(
         return Reply(f"re: {turn.message.text}")
 
     outbound = RecordingOutbound()
-    async with Gateway(records, inbox=store) as gateway:
+    async with Gateway(records, inbox=store) as gateway:  # replays as it starts
+        # The adapter connects after the start: replies made before then wait for it.
+        await until(lambda: gateway.in_flight == 0 and gateway.backlog == 0)
         gateway.connect("test", outbound)
-        assert await gateway.replay() == 2
         await outbound.wait_for(2)
+        assert await gateway.replay() == 0  # once only
         await gateway.drain(grace=5)
     assert sorted(outbound.sent) == [
         ("answered before the crash", "made before the crash"),
@@ -218,7 +220,6 @@ async def test_replayed_replies_for_the_web_chat_are_held_until_collected(
     pending = message("asked before the crash", platform="web")
     await store.receive(pending)
     async with Gateway(echo, inbox=store) as gateway:
-        await gateway.replay()
         await until(lambda: gateway.in_flight == 0 and gateway.backlog == 0)
         await gateway.drain(grace=5)
         held = await gateway.held_replies(pending.chat)
@@ -240,7 +241,6 @@ async def test_a_message_that_keeps_crashing_gets_an_apology(store: SqliteStore)
     outbound = RecordingOutbound()
     async with Gateway(records, inbox=store, max_replays=3) as gateway:
         gateway.connect("test", outbound)
-        await gateway.replay()
         await outbound.wait_for(1)
     assert outbound.sent == [("crash me", GAVE_UP)]
     assert asked == []
@@ -379,3 +379,175 @@ async def test_a_flooding_conversation_fills_its_own_lane_not_the_whole_backlog(
     busy = [text for text, reply in outbound.sent if reply == BUSY]
     assert busy == [f"flood{n}" for n in range(4, 10)]
     assert ("calm", "ok") in outbound.sent
+
+
+# Found in review: each pins a way a message could be answered twice or not at all.
+
+
+async def test_a_message_arriving_after_the_start_is_not_replayed_too(
+    store: SqliteStore,
+) -> None:
+    left_over = message("from the last run", user="ann")
+    await store.receive(left_over)
+    asked: list[str] = []
+
+    async def records(turn: Turn) -> Reply:
+        asked.append(turn.message.text)
+        return Reply("ok")
+
+    outbound = RecordingOutbound()
+    async with Gateway(records, inbox=store) as gateway:
+        gateway.connect("test", outbound)
+        await gateway.deliver(message("new", user="ann"))
+        await gateway.replay()  # a second call finds nothing more to do
+        await outbound.wait_for(2)
+        await gateway.drain(grace=5)
+    assert asked == ["from the last run", "new"]  # in order, each once
+    assert await store.unfinished() == []
+
+
+async def test_a_retry_gets_the_answer_even_when_the_first_client_went_away(
+    store: SqliteStore,
+) -> None:
+    release = asyncio.Event()
+
+    async def slow(turn: Turn) -> Reply:
+        await release.wait()
+        return Reply("the answer")
+
+    async with Gateway(slow, inbox=store) as gateway:
+        original = message("hello", platform="web")
+        first = asyncio.create_task(gateway.submit(original))
+        await until(lambda: gateway.in_flight == 1)
+        first.cancel()  # the browser tab closed
+        retry = asyncio.create_task(gateway.submit(original))
+        await asyncio.sleep(0.01)
+        release.set()
+        assert (await asyncio.wait_for(retry, timeout=5)).text == "the answer"
+        await gateway.drain(grace=5)
+    assert await gateway.held_replies(original.chat) == []  # it was handed over, not held
+
+
+async def test_a_reply_nobody_waits_for_any_more_is_held(store: SqliteStore) -> None:
+    release = asyncio.Event()
+
+    async def slow(turn: Turn) -> Reply:
+        await release.wait()
+        return Reply("the answer")
+
+    async with Gateway(slow, inbox=store) as gateway:
+        original = message("hello", platform="web")
+        first = asyncio.create_task(gateway.submit(original))
+        await until(lambda: gateway.in_flight == 1)
+        first.cancel()
+        release.set()
+        await gateway.drain(grace=5)
+        assert [r.text for r in await gateway.held_replies(original.chat)] == ["the answer"]
+
+
+async def test_callers_told_to_resend_at_shutdown_are_not_answered_at_the_next_start(
+    store: SqliteStore,
+) -> None:
+    release = asyncio.Event()
+
+    async def waits(turn: Turn) -> Reply:
+        await release.wait()
+        return Reply("answered")
+
+    async with Gateway(waits, inbox=store, workers=1) as gateway:
+        callers = [
+            asyncio.create_task(gateway.submit(message(f"q{n}", user=f"u{n}"))) for n in range(5)
+        ]
+        await until(lambda: gateway.in_flight == 1 and gateway.backlog == 4)
+        gateway.stop_intake(grace=5)
+        release.set()
+        await gateway.drain(grace=5)
+    replies = [(await c).text for c in callers]
+    assert replies.count(SHUTTING_DOWN) == 4 and replies.count("answered") == 1
+    assert await store.unfinished() == []
+
+
+async def test_a_duplicate_gets_no_busy_or_slow_down_of_its_own(store: SqliteStore) -> None:
+    release = asyncio.Event()
+
+    async def waits(turn: Turn) -> Reply:
+        await release.wait()
+        return Reply("answer")
+
+    outbound = RecordingOutbound()
+    async with Gateway(waits, inbox=store, workers=1, max_per_conversation=1) as gateway:
+        gateway.connect("test", outbound)
+        running, queued = message("running"), message("queued")
+        await gateway.deliver(running)
+        await until(lambda: gateway.in_flight == 1)
+        await gateway.deliver(queued)  # the lane is now full
+        await gateway.deliver(queued)  # the platform retried: no "busy" for it
+        release.set()
+        await outbound.wait_for(2)
+        await gateway.drain(grace=5)
+    assert outbound.sent == [("running", "answer"), ("queued", "answer")]
+
+
+async def test_leaving_without_stop_intake_still_tells_a_waiting_caller() -> None:
+    async def never(turn: Turn) -> Reply:
+        await asyncio.Event().wait()
+        raise AssertionError("unreachable")
+
+    async with Gateway(never) as gateway:
+        caller = asyncio.create_task(gateway.submit(message("stuck")))
+        await until(lambda: gateway.in_flight == 1)
+    assert (await asyncio.wait_for(caller, timeout=5)).text == SHUTTING_DOWN
+
+
+class InboxThatCannotRecordAnswers(EphemeralInbox):
+    """An inbox whose disk fails at the worst moment."""
+
+    async def answered(self, entry_id: int, reply: Reply) -> None:
+        raise OSError("disk I/O error")
+
+
+async def test_a_push_reply_goes_out_even_if_the_inbox_cannot_record_it() -> None:
+    outbound = RecordingOutbound()
+    async with Gateway(echo, inbox=InboxThatCannotRecordAnswers()) as gateway:
+        gateway.connect("test", outbound)
+        await gateway.deliver(message("hello"))
+        await outbound.wait_for(1)
+    assert outbound.sent == [("hello", "re: hello")]
+
+
+@dataclass
+class FlakyOutbound(RecordingOutbound):
+    failures_left: int = 1
+
+    async def send(self, message: IncomingMessage, reply: Reply) -> None:
+        if self.failures_left:
+            self.failures_left -= 1
+            raise DeliveryError("the platform is down for a moment")
+        await super().send(message, reply)
+
+
+async def test_a_failed_send_is_tried_again_in_this_process(store: SqliteStore) -> None:
+    outbound = FlakyOutbound()
+    async with Gateway(echo, inbox=store, resend_delays=(0.01,)) as gateway:
+        gateway.connect("test", outbound)
+        await gateway.deliver(message("hello"))
+        await outbound.wait_for(1)
+        await until(lambda: gateway.in_flight == 0 and gateway.backlog == 0)
+        await gateway.drain(grace=5)
+    assert outbound.sent == [("hello", "re: hello")]
+    assert await store.unfinished() == []
+
+
+async def test_an_unreadable_inbox_row_does_not_stop_the_start(store: SqliteStore) -> None:
+    await store.receive(message("fine"))
+    await store.db.execute(
+        """INSERT INTO inbox (platform, chat_key, message_id, user_key, payload, received_at)
+           VALUES ('test', 'test:x:', 'bad', 'test:x', '{not json', '2026-01-01T00:00:00+00:00')"""
+    )
+    outbound = RecordingOutbound()
+    async with Gateway(echo, inbox=store) as gateway:
+        gateway.connect("test", outbound)
+        await outbound.wait_for(1)
+        await gateway.drain(grace=5)
+    assert outbound.sent == [("fine", "re: fine")]
+    assert await store.unfinished() == []

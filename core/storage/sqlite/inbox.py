@@ -73,14 +73,23 @@ async def done(db: aiosqlite.Connection, entry_id: int, now: datetime) -> None:
     )
 
 
-async def unfinished(db: aiosqlite.Connection) -> list[InboxEntry]:
-    """Every entry not done, oldest first, each counted as replayed once more."""
-    async with db.execute(
+async def unfinished(db: aiosqlite.Connection, now: datetime) -> list[InboxEntry]:
+    """Every entry not done, oldest first, each counted as replayed once more.
+
+    A row that cannot be read back (written by another version, or damaged) is logged and
+    closed: one bad row must not stop every start.
+    """
+    rows = await db.execute_fetchall(
         """UPDATE inbox SET attempts = attempts + 1 WHERE state != 'done'
            RETURNING id, payload, state, reply, attempts"""
-    ) as cursor:
-        rows = await cursor.fetchall()
-    entries = [_entry(row) for row in rows]
+    )
+    entries: list[InboxEntry] = []
+    for row in rows:
+        try:
+            entries.append(_entry(row))
+        except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
+            logger.error("inbox entry {} cannot be read ({}); it is closed", row[0], exc)
+            await done(db, int(row[0]), now)
     return sorted(entries, key=lambda entry: entry.id)
 
 
@@ -102,11 +111,18 @@ async def held(db: aiosqlite.Connection, chat_key: str, now: datetime) -> list[R
     return [load_reply(str(reply)) for _, reply in rows]
 
 
-async def purge(db: aiosqlite.Connection, finished_before: datetime) -> int:
-    """Forget finished rows older than the duplicate window; returns how many."""
+async def purge(db: aiosqlite.Connection, older_than: datetime) -> int:
+    """Forget rows older than the retention; returns how many.
+
+    Finished rows go (their ids were kept only to spot late duplicates), and so do rows never
+    finished by then: a held reply nobody collected, or a message for a platform no longer
+    configured. Their text must not stay on disk for ever.
+    """
+    cut = older_than.astimezone(UTC).isoformat()
     cursor = await db.execute(
-        "DELETE FROM inbox WHERE state = 'done' AND finished_at < ?",
-        (finished_before.astimezone(UTC).isoformat(),),
+        """DELETE FROM inbox WHERE (state = 'done' AND finished_at < ?)
+           OR (state != 'done' AND received_at < ?)""",
+        (cut, cut),
     )
     await cursor.close()
     return cursor.rowcount

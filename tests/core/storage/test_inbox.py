@@ -533,3 +533,11 @@ async def test_a_message_not_replayed_is_stored_again(store: SqliteStore) -> Non
 
     assert second_id != first_id
     assert await count_incoming(store, incoming.message_id) == 2
+
+
+async def test_purge_also_expires_rows_never_finished_after_the_retention(tmp_path: Path) -> None:
+    async with SqliteStore(tmp_path / "expiry.db") as store:
+        await store.receive(message("held for a client that never came back"))
+        assert await store.purge_inbox(datetime.now(UTC) - timedelta(hours=1)) == 0
+        assert await store.purge_inbox(datetime.now(UTC) + timedelta(seconds=1)) == 1
+        assert await store.unfinished() == []
