@@ -258,7 +258,7 @@ def _answer_version(settings: Settings, llm: Sequence[Provider], kb_version: str
 def _start_jobs(
     settings: Settings, health: HealthMonitor | None, store: SqliteStore
 ) -> AsyncIOScheduler:
-    """Background jobs: circuit probes, and forgetting old inbox ids; one run of each at a time."""
+    """Background jobs: circuit probes, and forgetting old inbox and spend rows; one at a time."""
     scheduler = AsyncIOScheduler()
     if health is not None:
         scheduler.add_job(
@@ -271,13 +271,16 @@ def _start_jobs(
         )
     retention = timedelta(hours=settings.inbox_retention_hours)
 
-    async def purge_inbox() -> None:
-        removed = await store.purge_inbox(datetime.now(UTC) - retention)
+    async def forget_old_rows() -> None:
+        now = datetime.now(UTC)
+        removed = await store.purge_inbox(now - retention)
+        # No budget looks back further than the current month: a year and a bit is ample.
+        removed += await store.purge_spend(now - timedelta(days=400))
         if removed:
-            logger.debug("forgot {} finished inbox entries", removed)
+            logger.debug("forgot {} old inbox and spend rows", removed)
 
     scheduler.add_job(
-        purge_inbox,
+        forget_old_rows,
         "interval",
         minutes=10,
         next_run_time=datetime.now(UTC),

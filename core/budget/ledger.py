@@ -2,8 +2,9 @@
 
 Reading storage on every turn would add a query per turn; keeping every user ever seen would
 grow without bound. So totals live in a bounded LRU, and a user who is not in it (after a
-restart, or evicted) is read back from storage once, which holds every stored reply's tokens
-and cost. A budget therefore never resets early because memory was lost.
+restart, or evicted) is read back from storage once, which keeps what the replies cost per
+user and UTC day, apart from the messages and through /forget (core/storage/sqlite/spend.py).
+A budget therefore never resets early because memory was lost or the user was forgotten.
 
 Counting rule: ``add`` counts a reply in memory only, and only for totals already in memory.
 The context stage stores the reply right after, so totals read from storage later include it;

@@ -1,7 +1,7 @@
 """Budget periods: the UTC day and the UTC month, when each began and when it resets.
 
 UTC for everyone, so a budget resets at one instant the operators can state, whatever the
-user's time zone, and the stored ``created_at`` timestamps (ISO, UTC) compare as plain text.
+user's time zone; the stored spend is kept per UTC day.
 """
 
 from __future__ import annotations

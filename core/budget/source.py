@@ -29,7 +29,7 @@ class Spent:
 
 
 class SpendSource(Protocol):
-    """Sums of what the stored replies cost (``core/storage/sqlite/spend.py`` for SQLite)."""
+    """Sums of what replies cost, kept per user and UTC day (``core/storage/sqlite/spend.py``)."""
 
     async def user_spend(
         self, user: UserRef, day_start: datetime, month_start: datetime

@@ -17,6 +17,7 @@ money, not the answer: if the ledger or storage fails, the turn goes on at FULL.
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from datetime import date, datetime
 
 from loguru import logger
 
@@ -72,6 +73,7 @@ class BudgetStage:
         self._limits = limits
         self._handoff = handoff_enabled
         self.counters = BudgetCounters()
+        self._spent_logged_on: date | None = None
 
     async def __call__(self, turn: Turn, call_next: Next) -> Reply:
         if not self._limits.any:
@@ -89,12 +91,25 @@ class BudgetStage:
             self.counters.economy_turns += 1
         elif verdict.spend is Spend.FREE:
             self.counters.free_turns += 1
+            if before is not None and Scope.GLOBAL_DAY in verdict.exhausted:
+                self._bot_budget_spent(before.at)
         reply = await call_next(replace(turn, spend=verdict.spend))
         try:
             return self._settled(user, before, verdict, reply)
         except Exception as exc:
             self._failed(exc, user)
             return reply
+
+    def _bot_budget_spent(self, at: datetime) -> None:
+        """Tell the operators, once a UTC day, that only free answers are left for everyone."""
+        day = at.date()
+        if self._spent_logged_on == day:
+            return
+        self._spent_logged_on = day
+        logger.error(
+            "the bot's daily budget is spent: only free answers (the rules) until {}",
+            describe_reset(next_reset(Scope.GLOBAL_DAY.period, at), at),
+        )
 
     def metrics(self) -> dict[str, float]:
         """The stage's counters and the ledger's memory, flat, for a metrics exporter."""

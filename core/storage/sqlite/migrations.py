@@ -121,6 +121,29 @@ MIGRATIONS: tuple[str, ...] = (
     );
     CREATE INDEX messages_replies_by_time ON messages (created_at) WHERE direction = 'out';
     """,
+    # 7: what replies cost, per user and UTC day, apart from the messages: /forget deletes
+    # the messages, and a budget must not start afresh because of it. ``user_ref`` is an
+    # HMAC of the user's key under the secret kept in ``meta`` (generated on first open), so
+    # this table carries neither text nor an id. The back-fill from the stored replies needs
+    # that HMAC, which SQL cannot compute: the marker row asks the open path to do it once
+    # (core/storage/sqlite/spend.py ``prepare``). The budgets no longer read ``messages``, so
+    # migration 6's index on replies goes.
+    """
+    CREATE TABLE meta (
+        key   TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    ) WITHOUT ROWID;
+    CREATE TABLE spend (
+        user_ref TEXT NOT NULL,
+        day      TEXT NOT NULL,  -- UTC date, YYYY-MM-DD
+        tokens   INTEGER NOT NULL DEFAULT 0,
+        cost_usd REAL NOT NULL DEFAULT 0,
+        PRIMARY KEY (user_ref, day)
+    ) WITHOUT ROWID;
+    CREATE INDEX spend_by_day ON spend (day);
+    INSERT INTO meta (key, value) VALUES ('spend_backfill', 'pending');
+    DROP INDEX messages_replies_by_time;
+    """,
 )
 
 

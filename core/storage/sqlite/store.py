@@ -55,6 +55,7 @@ class SqliteStore:
         self._write_lock = asyncio.Lock()
         self._resources = AsyncExitStack()
         self._ids: BoundedCache[int] = BoundedCache(max_entries=100_000)
+        self._spend_secret = b""  # read at open (core/storage/sqlite/spend.py)
 
     async def __aenter__(self) -> Self:
         async with AsyncExitStack() as stack:
@@ -66,11 +67,12 @@ class SqliteStore:
                 stack.push_async_callback(db.close)
                 await _prepare(db, checkpoint_elsewhere=self._path != MEMORY)
                 await migrate(db)
+                spend_secret = await spend.prepare(db)
                 if self._path != MEMORY:
                     await stack.enter_async_context(WalCheckpointer(self._path))
             except (OSError, sqlite3.Error) as exc:
                 raise StorageError(f"cannot open SQLite database {self._path!r}: {exc}") from exc
-            self._db = db
+            self._db, self._spend_secret = db, spend_secret
             self._resources = stack.pop_all()
         return self
 
@@ -102,6 +104,12 @@ class SqliteStore:
             except BaseException:
                 await _rollback(db)
                 raise
+
+    @asynccontextmanager
+    async def _locked(self) -> AsyncIterator[aiosqlite.Connection]:
+        """The connection under the write lock, for a write that is one statement."""
+        async with self._write_lock:
+            yield self.db
 
     def _weight(self, role: Role, text: str) -> tuple[int | None, float | None]:
         return self._weigh(role, text) if self._weigh else (None, None)
@@ -145,10 +153,19 @@ class SqliteStore:
         return int(rows[0][0]) if rows else 0
 
     async def record_reply(self, message: IncomingMessage, reply: Reply, latency_ms: float) -> int:
+        """Stores the reply and adds its cost to the user's spend of the day, in one transaction.
+
+        The spend counts even if the user was forgotten meanwhile: the reply was paid for.
+        """
         user, chat, usage = message.user, message.chat, reply.usage
-        async with self._write_lock:
+        now = datetime.now(UTC)
+        costly = bool(usage.input_tokens or usage.output_tokens or usage.cost_usd)
+        # A free reply (rules, cache, commands) has no spend to add: one statement, no
+        # transaction, saving the BEGIN and COMMIT round trips on most turns.
+        guard = self._transaction() if costly else self._locked()
+        async with guard as db:
             # INSERT ... SELECT by key: if the user was forgotten meanwhile, nothing is stored.
-            rows = await self.db.execute_fetchall(
+            rows = await db.execute_fetchall(
                 """INSERT INTO messages (conversation_id, user_id, direction, text, created_at,
                                          kind, outcome, provider, model, input_tokens,
                                          output_tokens, cost_usd, latency_ms, trail, tokens,
@@ -159,7 +176,7 @@ class SqliteStore:
                    RETURNING id""",
                 (
                     reply.text,
-                    datetime.now(UTC).isoformat(),
+                    now.isoformat(),
                     reply.kind,
                     reply.outcome,
                     reply.provider,
@@ -175,8 +192,10 @@ class SqliteStore:
                     user.user_id,
                 ),
             )
-            stored = list(rows)
-            return int(stored[0][0]) if stored else 0
+            if costly:
+                await spend.add(db, spend.user_ref(self._spend_secret, user), usage, now)
+        stored = list(rows)
+        return int(stored[0][0]) if stored else 0
 
     def _cached_ids(self, message: IncomingMessage) -> tuple[int, int] | None:
         user_id = self._ids.get(_user_key(message.user))
@@ -251,6 +270,13 @@ class SqliteStore:
             )
 
     async def forget_user(self, user: UserRef) -> int:
+        """Deletes the user's messages, user row, tickets and inbox entries, and conversations
+        left empty; returns how many messages went.
+
+        Their rows in ``spend`` stay: a sum of tokens and dollars per UTC day, under a keyed
+        pseudonym, with no text and no id. Deleting them would let anyone reset their budgets
+        (and lower the bot's day total) by sending /forget.
+        """
         async with self._transaction() as db:
             async with db.execute(
                 """SELECT COUNT(m.id) FROM users u LEFT JOIN messages m ON m.user_id = u.id
@@ -332,10 +358,16 @@ class SqliteStore:
     async def user_spend(
         self, user: UserRef, day_start: datetime, month_start: datetime
     ) -> tuple[Spent, Spent]:
-        return await spend.user_spend(self.db, user, day_start, month_start)
+        return await spend.user_spend(
+            self.db, user, day_start, month_start, secret=self._spend_secret
+        )
 
     async def global_spend(self, day_start: datetime) -> Spent:
         return await spend.global_spend(self.db, day_start)
+
+    async def purge_spend(self, before: datetime) -> int:
+        async with self._write_lock:
+            return await spend.purge(self.db, before)
 
     # The durable inbox (core/storage/sqlite/inbox.py has the why of each step).
 
@@ -353,15 +385,15 @@ class SqliteStore:
 
     async def unfinished(self) -> list[InboxEntry]:
         async with self._write_lock:
-            return await inbox.unfinished(self.db)
+            return await inbox.unfinished(self.db, datetime.now(UTC))
 
     async def held_replies(self, chat: ChatRef) -> list[Reply]:
         async with self._transaction() as db:
             return await inbox.held(db, chat.key, datetime.now(UTC))
 
-    async def purge_inbox(self, finished_before: datetime) -> int:
+    async def purge_inbox(self, older_than: datetime) -> int:
         async with self._write_lock:
-            return await inbox.purge(self.db, finished_before)
+            return await inbox.purge(self.db, older_than)
 
     async def _checkpoint_truncate(self) -> None:
         async with self._write_lock:

@@ -292,6 +292,7 @@ async def test_a_restart_does_not_give_a_spent_allowance_back(
     await store.db.execute(
         "UPDATE messages SET created_at = ? WHERE direction = 'out'", (EVENING.isoformat(),)
     )
+    await store.db.execute("UPDATE spend SET day = ?", (EVENING.date().isoformat(),))
 
     restarted = compose(
         [ContextStage(store, history_limit=10), pipeline(Clock(EVENING + timedelta(minutes=5)))],
