@@ -46,6 +46,9 @@ bench: $(STAMP)  ## pipeline and rules-tier benchmarks; they print figures
 	$(PY) bench/ratelimit.py
 	$(PY) bench/flood.py
 	$(PY) bench/intake.py
+	$(PY) bench/adapter_telegram.py
+	$(PY) bench/adapter_discord.py
+	$(PY) bench/adapter_slack.py
 
 config-check: $(RUN_STAMP)
 	$(VENV)/bin/bastion config check

@@ -20,6 +20,7 @@ import uvicorn
 from loguru import logger
 from starlette.routing import BaseRoute
 
+from adapters.common import PlatformAdapter
 from adapters.console import ConsoleChat
 from bot.http import build_http_app
 from bot.platforms import configured_adapters
@@ -55,7 +56,7 @@ async def run_bot(
         async with open_runtime(settings, llm) as runtime, AsyncExitStack() as platforms:
             # Adapters close after the drain below (exit order), so late replies still go out.
             adapters = [
-                await platforms.enter_async_context(adapter)
+                await _start(platforms, adapter)
                 for adapter in configured_adapters(settings, runtime.gateway)
             ]
             for adapter in adapters:
@@ -79,6 +80,19 @@ async def run_bot(
                     server.should_exit = True
             await runtime.gateway.drain(grace + RESPONSE_MARGIN_SECONDS)
     logger.info("stopped")
+
+
+class AdapterStartError(Exception):
+    """A configured platform could not be reached at start (bad network, platform down)."""
+
+
+async def _start(stack: AsyncExitStack, adapter: PlatformAdapter) -> PlatformAdapter:
+    try:
+        return await stack.enter_async_context(adapter)
+    except ConfigurationError:
+        raise  # already names the variable to fix
+    except Exception as exc:
+        raise AdapterStartError(f"{adapter.platform}: {exc}") from exc
 
 
 def _web_server(runtime: Runtime, routes: Sequence[BaseRoute], grace: float) -> _Server:

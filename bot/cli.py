@@ -7,7 +7,7 @@ import asyncio
 import sys
 from collections.abc import Sequence
 
-from bot.app import chat_in_console, run_bot
+from bot.app import AdapterStartError, chat_in_console, run_bot
 from bot.logs import configure_logging
 from bot.settings import Settings, load_settings
 from core.errors import ConfigurationError, StorageError
@@ -41,6 +41,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except StorageError as exc:
         print(f"bastion: configuration error: DATABASE_URL: {exc}", file=sys.stderr)
         return EXIT_CONFIG
+    except AdapterStartError as exc:
+        print(f"bastion: cannot start: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:  # Ctrl-C in `bastion chat`
         return 0
     return 0
@@ -83,10 +86,23 @@ def describe(settings: Settings) -> str:
         if missing:
             lines.append(f"  {platform:<10} not configured (missing {', '.join(missing)})")
         else:
-            lines.append(
-                f"  {platform:<10} credentials set; this version has no adapter for it yet"
-            )
+            lines.append(f"  {platform:<10} on: {_platform_mode(settings, platform)}")
     return "\n".join(lines)
+
+
+def _platform_mode(settings: Settings, platform: str) -> str:
+    if platform == "telegram":
+        if settings.telegram_mode == "webhook":
+            return f"webhook at {settings.telegram_webhook_url}"
+        return "long polling"
+    if platform == "discord":
+        guilds = len(settings.discord_guild_ids)
+        return (
+            f"gateway; slash commands synced to {guilds} guilds"
+            if guilds
+            else ("gateway; slash commands synced globally")
+        )
+    return "HTTP events on /slack/events" if settings.slack_http_events_on else "Socket Mode"
 
 
 def _rung(settings: Settings, name: str, intents: int) -> str:

@@ -63,7 +63,7 @@ def test_config_check_shows_what_is_enabled_and_missing_without_secrets(tmp_path
     assert re.search(r"rules      \d+ intents", out)
     assert "web chat   http://127.0.0.1:8080" in out
     assert "discord    not configured (missing DISCORD_BOT_TOKEN)" in out
-    assert "telegram   credentials set" in out
+    assert "telegram   on: long polling" in out
     assert "super-secret" not in out
 
 
