@@ -48,6 +48,16 @@ def configure_logging(
     # aiosqlite logs every statement with its parameters (message text) at DEBUG: never let
     # those through, whatever LOG_LEVEL says.
     logging.getLogger("aiosqlite").setLevel(logging.INFO)
+    # The platform SDKs log message texts at DEBUG, and httpx logs every request URL at INFO
+    # (a Telegram URL carries the bot token; it would be masked, but it is noise anyway).
+    for name, floor in (
+        ("httpx", logging.WARNING),
+        ("telegram", logging.INFO),
+        ("discord", logging.INFO),
+        ("slack_bolt", logging.WARNING),
+        ("slack_sdk", logging.INFO),
+    ):
+        logging.getLogger(name).setLevel(floor)
     # uvicorn installs its own handlers; make it use ours instead.
     for name in ("uvicorn", "uvicorn.error", "uvicorn.access"):
         logging.getLogger(name).handlers = []
