@@ -38,7 +38,7 @@ def test_secrets_are_masked_in_messages_and_tracebacks() -> None:
     out = io.StringIO()
     token = "123456:AAH-secret-token"
     configure_logging("INFO", "text", secrets=[token], stream=out)
-    logging.getLogger("httpx").info("POST https://api.telegram.org/bot%s/getMe", token)
+    logging.getLogger("httpx").warning("POST https://api.telegram.org/bot%s/getMe", token)
     try:
         raise ValueError(f"bad url /bot{token}/send")
     except ValueError:
