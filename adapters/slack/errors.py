@@ -1,0 +1,24 @@
+"""Slack's refusals as our errors: ``SlackDeliveryError`` and the error code Slack gave."""
+
+from __future__ import annotations
+
+from slack_sdk.errors import SlackApiError
+
+from core.errors import DeliveryError
+
+
+class SlackDeliveryError(DeliveryError):
+    """Slack refused a reply; ``code`` is Slack's error (``channel_not_found``, ...)."""
+
+    def __init__(self, code: str) -> None:
+        super().__init__(f"Slack refused the reply: {code}")
+        self.code = code
+
+
+def error_code(exc: SlackApiError) -> str:
+    """Slack's error code from a failed call (``channel_not_found``, ``ratelimited``...)."""
+    try:
+        code = exc.response.get("error")
+    except Exception:  # a body that is not JSON has no code
+        code = None
+    return str(code) if code else f"http_{getattr(exc.response, 'status_code', 'error')}"

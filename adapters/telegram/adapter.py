@@ -1,0 +1,519 @@
+"""The Telegram adapter's I/O shell: the Bot API connection, intake, sending, and nothing else.
+
+Intake acknowledges an update only once the core has stored its message, so a crash can
+repeat a message (the inbox drops the second copy) but never lose one:
+
+- polling runs its own ``getUpdates`` loop rather than PTB's ``Updater``, which confirms
+  updates to Telegram as soon as they are queued, before anything has stored them; the offset
+  here moves past an update only after ``deliver`` returned;
+- a webhook request is answered 200 only after ``deliver`` returned; anything else makes
+  Telegram send it again.
+
+Sending retries what is worth retrying (a 429 after its ``retry_after``, capped; network errors
+with backoff) and raises ``DeliveryError`` for the rest. Logs never carry message text, user ids
+or URLs (the bot token is part of every Bot API URL).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import json
+import os
+import warnings
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from dataclasses import dataclass
+from datetime import timedelta
+from types import TracebackType
+from typing import Any, Literal, Self, TypeVar
+
+from loguru import logger
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import BaseRoute, Route
+from telegram import Bot, BotCommand, LinkPreviewOptions, ReplyParameters, Update
+from telegram.constants import ChatAction, ParseMode
+from telegram.error import (
+    BadRequest,
+    ChatMigrated,
+    InvalidToken,
+    NetworkError,
+    RetryAfter,
+    TelegramError,
+)
+from telegram.request import HTTPXRequest
+from telegram.warnings import PTBDeprecationWarning
+
+from adapters.telegram.convert import (
+    ALLOWED_UPDATES,
+    PLATFORM,
+    Accept,
+    BotIdentity,
+    Ignore,
+    Note,
+    Target,
+    bot_commands,
+    decide,
+    reply_target,
+)
+from adapters.telegram.format import Rendered, format_reply
+from core.errors import ConfigurationError, DeliveryError
+from core.model import IncomingMessage, Reply
+from core.ports import PushSink
+
+WEBHOOK_PATH = "/telegram/webhook"
+SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name, not a secret)
+# Telegram's updates are a few kilobytes; anything much larger is not from Telegram.
+MAX_UPDATE_BYTES = 1 << 20
+# How long one getUpdates waits for news (Telegram allows up to 50 s).
+POLL_TIMEOUT_SECONDS = 30.0
+# The longest pause after a failed getUpdates before trying again.
+MAX_POLL_BACKOFF_SECONDS = 60.0
+# Replies cut off part-way whose sent parts are remembered, so a resend skips them.
+MAX_PARTIAL_REPLIES = 1000
+
+T = TypeVar("T")
+
+# PTB 22 is moving time periods from int seconds to timedelta and warns on every int read,
+# even inside its own RetryAfter constructor (under warnings-as-errors a 429 then surfaces as a
+# warning instead of RetryAfter). Opting in to the coming behaviour avoids that; an operator's
+# own setting wins, and ``_retry_after`` reads either form.
+os.environ.setdefault("PTB_TIMEDELTA", "true")
+
+
+@dataclass(frozen=True, slots=True)
+class RetryPolicy:
+    """How hard a call to the Bot API is tried before the reply counts as undeliverable."""
+
+    attempts: int = 4
+    # A 429 says how long to wait; a longer wait than this is cut short (the next try may be
+    # refused again, and then the reply is kept for the next start).
+    retry_after_cap: float = 60.0
+    # Network errors wait this, doubling each time.
+    backoff: float = 1.0
+
+
+class TelegramAdapter:
+    """A running connection to the Telegram Bot API; see ``PlatformAdapter``."""
+
+    def __init__(
+        self,
+        token: str,
+        sink: PushSink,
+        *,
+        base_url: str = "https://api.telegram.org/bot",
+        mode: Literal["polling", "webhook"] = "polling",
+        webhook_url: str | None = None,
+        webhook_secret: str | None = None,
+        commands_only: bool = False,
+        handoff_enabled: bool = True,
+        poll_timeout: float = POLL_TIMEOUT_SECONDS,
+        retry: RetryPolicy | None = None,
+    ) -> None:
+        if mode == "webhook" and not (webhook_url and webhook_secret):
+            raise ConfigurationError(
+                "TELEGRAM_WEBHOOK_URL", "webhook mode needs the URL and TELEGRAM_WEBHOOK_SECRET"
+            )
+        self._token = token
+        self._sink = sink
+        self._mode = mode
+        self._webhook_url = webhook_url
+        self._webhook_secret = (webhook_secret or "").encode()
+        self._commands_only = commands_only
+        self._handoff_enabled = handoff_enabled
+        self._poll_timeout = poll_timeout
+        self._retry = retry or RetryPolicy()
+        self._bot = Bot(
+            token,
+            base_url=base_url,
+            base_file_url=_file_url(base_url),
+            # Replies to many chats go out at once; each call has a bounded wait.
+            request=HTTPXRequest(
+                connection_pool_size=64,
+                connect_timeout=10.0,
+                read_timeout=20.0,
+                write_timeout=20.0,
+                pool_timeout=10.0,
+            ),
+            # getUpdates adds its long-poll timeout to this read timeout itself.
+            get_updates_request=HTTPXRequest(
+                connection_pool_size=2, connect_timeout=10.0, read_timeout=10.0
+            ),
+        )
+        self._identity: BotIdentity | None = None
+        self._offset: int | None = None
+        self._confirmed: int | None = None
+        self._poller: asyncio.Task[None] | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+        # (conversation, message id, reply text) -> how many parts already went out.
+        self._partial: OrderedDict[tuple[str, str, str], int] = OrderedDict()
+        # Groups upgraded to supergroups while running: old chat id -> new one.
+        self._moved: dict[int, int] = {}
+
+    @property
+    def platform(self) -> str:
+        return PLATFORM
+
+    @property
+    def identity(self) -> BotIdentity:
+        """The bot's id and username, known once started."""
+        if self._identity is None:
+            raise RuntimeError("the Telegram adapter is not started")
+        return self._identity
+
+    # -- lifecycle -------------------------------------------------------------------------
+
+    async def __aenter__(self) -> Self:
+        try:
+            await self._start()
+        except BaseException:
+            await self._stop()
+            raise
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self._stop()
+
+    async def _start(self) -> None:
+        await self._connect()
+        await self._register_commands()
+        # Connected before the first update arrives: a refusal goes out through us.
+        self._sink.connect(PLATFORM, self)
+        if self._mode == "webhook":
+            await self._set_webhook()
+        else:
+            await self._delete_webhook()
+            self._poller = asyncio.create_task(self._poll(), name="telegram-polling")
+        logger.info("telegram: connected as @{} ({})", self.identity.username, self._mode)
+
+    async def _connect(self) -> None:
+        try:
+            await self._call("getMe", self._bot.initialize)
+        except InvalidToken:
+            # from None: the library's message quotes the token.
+            raise ConfigurationError(
+                "TELEGRAM_BOT_TOKEN", "Telegram rejected the token (see @BotFather)"
+            ) from None
+        except TelegramError as exc:
+            raise ConfigurationError(
+                "TELEGRAM_BASE_URL", f"cannot reach the Bot API: {self._reason(exc)}"
+            ) from exc
+        self._identity = BotIdentity(self._bot.id, self._bot.username)
+
+    async def _register_commands(self) -> None:
+        commands = [
+            BotCommand(name, description)
+            for name, description in bot_commands(handoff_enabled=self._handoff_enabled)
+        ]
+        try:
+            await self._call("setMyCommands", lambda: self._bot.set_my_commands(commands))
+        except TelegramError as exc:
+            # The commands still work when typed; only the menu is missing.
+            logger.warning("telegram: could not register commands: {}", self._reason(exc))
+
+    async def _set_webhook(self) -> None:
+        assert self._webhook_url is not None
+        if not self._webhook_url.rstrip("/").endswith(WEBHOOK_PATH):
+            logger.warning(
+                "telegram: TELEGRAM_WEBHOOK_URL does not end in {}; the reverse proxy must "
+                "forward it to that path",
+                WEBHOOK_PATH,
+            )
+        url, secret = self._webhook_url, self._webhook_secret.decode()
+        try:
+            await self._call(
+                "setWebhook",
+                lambda: self._bot.set_webhook(
+                    url, secret_token=secret, allowed_updates=list(ALLOWED_UPDATES)
+                ),
+            )
+        except TelegramError as exc:
+            raise ConfigurationError(
+                "TELEGRAM_WEBHOOK_URL", f"Telegram refused the webhook: {self._reason(exc)}"
+            ) from exc
+
+    async def _delete_webhook(self) -> None:
+        # A webhook left from an earlier webhook-mode run would make every getUpdates fail.
+        try:
+            await self._call("deleteWebhook", self._bot.delete_webhook)
+        except TelegramError as exc:
+            logger.warning("telegram: could not delete the webhook: {}", self._reason(exc))
+
+    async def _stop(self) -> None:
+        if self._poller is not None:
+            self._poller.cancel()
+            await asyncio.gather(self._poller, return_exceptions=True)
+            self._poller = None
+            await self._confirm_offset()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        # Also after a failed start: the HTTP clients open before getMe can fail.
+        await self._bot.shutdown()
+
+    async def _confirm_offset(self) -> None:
+        """Tell Telegram which updates are stored, so the next start does not fetch them again."""
+        if self._offset is None or self._offset == self._confirmed:
+            return
+        try:
+            async with asyncio.timeout(5):
+                await self._bot.get_updates(
+                    offset=self._offset, timeout=timedelta(0), allowed_updates=ALLOWED_UPDATES
+                )
+        except (TelegramError, TimeoutError) as exc:
+            # Harmless: those updates come again at the next start and the inbox drops them.
+            logger.info("telegram: could not confirm the last updates: {}", self._reason(exc))
+
+    # -- intake ----------------------------------------------------------------------------
+
+    def routes(self) -> Sequence[BaseRoute]:
+        if self._mode != "webhook":
+            return []
+        return [Route(WEBHOOK_PATH, self._webhook, methods=["POST"])]
+
+    async def _poll(self) -> None:
+        failures = 0
+        while True:
+            try:
+                updates = await self._bot.get_updates(
+                    offset=self._offset,
+                    timeout=timedelta(seconds=self._poll_timeout),
+                    allowed_updates=ALLOWED_UPDATES,
+                )
+            except RetryAfter as exc:
+                wait = min(_retry_after(exc), self._retry.retry_after_cap)
+                logger.warning("telegram: polling rate limited; again in {:.0f} s", wait)
+                await asyncio.sleep(wait)
+                continue
+            except Exception as exc:  # polling must outlive any failure; it reconnects
+                failures += 1
+                wait = min(self._retry.backoff * 2 ** (failures - 1), MAX_POLL_BACKOFF_SECONDS)
+                level = "WARNING" if isinstance(exc, NetworkError) else "ERROR"
+                logger.log(
+                    level,
+                    "telegram: getUpdates failed ({} in a row), again in {:.0f} s: {}",
+                    failures,
+                    wait,
+                    self._reason(exc),
+                )
+                await asyncio.sleep(wait)
+                continue
+            if failures:
+                logger.info("telegram: polling works again after {} failures", failures)
+                failures = 0
+            self._confirmed = self._offset
+            for update in updates:
+                try:
+                    await self._intake(update)
+                except Exception as exc:  # one bad update must not stop the others
+                    logger.opt(exception=exc).error("telegram: an update could not be taken in")
+                self._offset = update.update_id + 1
+
+    async def _webhook(self, request: Request) -> Response:
+        given = request.headers.get(SECRET_HEADER, "").encode("latin-1")
+        if not hmac.compare_digest(given, self._webhook_secret):
+            logger.warning("telegram: webhook request with a wrong or missing secret refused")
+            return JSONResponse({"error": "forbidden"}, status_code=403)
+        body = await _read_bounded(request, MAX_UPDATE_BYTES)
+        if body is None:
+            return JSONResponse({"error": "too large"}, status_code=413)
+        try:
+            data = json.loads(body)
+            update = Update.de_json(data, self._bot)
+        except Exception as exc:  # malformed JSON or not an update: Telegram would not send it
+            logger.warning("telegram: webhook body is not an update: {}", type(exc).__name__)
+            return JSONResponse({"error": "not an update"}, status_code=400)
+        try:
+            await self._intake(update)
+        except Exception as exc:
+            # Not stored: a non-2xx makes Telegram deliver the update again later.
+            logger.opt(exception=exc).error("telegram: an update could not be taken in")
+            return JSONResponse({"error": "not stored"}, status_code=500)
+        return JSONResponse({})
+
+    async def _intake(self, update: Update) -> None:
+        decision = decide(update, self.identity, commands_only=self._commands_only)
+        match decision:
+            case Accept(message):
+                await self._sink.deliver(message)
+            case Note():
+                self._spawn(self._send_note(decision), name="telegram-note")
+            case Ignore(reason):
+                logger.debug("telegram: update ignored ({})", reason)
+
+    async def _send_note(self, note: Note) -> None:
+        try:
+            await self._send_text(note.target, note.text)
+        except _PartlySent as partly:
+            logger.warning(
+                "telegram: a note ({}) was not delivered: {}", note.reason, partly.error
+            )
+        except Exception as exc:  # a task of ours: its failure must be seen, not lost
+            logger.opt(exception=exc).error("telegram: sending a note failed")
+
+    # -- outbound --------------------------------------------------------------------------
+
+    async def send(self, message: IncomingMessage, reply: Reply) -> None:
+        if reply.silent:
+            return
+        # The core sends a failed reply again; parts that reached the chat are not repeated.
+        key = (message.chat.key, message.message_id, reply.text)
+        done = self._partial.pop(key, 0)
+        try:
+            await self._send_text(reply_target(message), reply.text, skip=done)
+        except _PartlySent as partly:
+            if partly.sent:
+                self._partial[key] = partly.sent
+                while len(self._partial) > MAX_PARTIAL_REPLIES:
+                    self._partial.popitem(last=False)
+            raise partly.error from partly.error.__cause__
+
+    async def typing(self, message: IncomingMessage) -> None:
+        target = reply_target(message)
+        try:
+            # One try: the gateway repeats it every few seconds anyway.
+            await self._bot.send_chat_action(
+                target.chat_id, ChatAction.TYPING, message_thread_id=target.thread_id
+            )
+        except TelegramError as exc:
+            raise DeliveryError(f"telegram typing: {self._reason(exc)}") from exc
+
+    async def _send_text(self, target: Target, text: str, skip: int = 0) -> None:
+        """The parts of ``text`` from ``skip`` on, in order, the first as a reply.
+
+        Raises ``_PartlySent`` (carrying the ``DeliveryError``) when a part is refused.
+        """
+        messages = format_reply(text)
+        if not messages:
+            logger.warning("telegram: a reply with nothing visible to send was skipped")
+            return
+        if target.chat_id in self._moved:
+            target = Target(self._moved[target.chat_id], None, target.thread_id)
+        for n in range(skip, len(messages)):
+            reply_to = target.reply_to if n == 0 else None
+            try:
+                target = await self._send_one(target, messages[n], reply_to)
+            except TelegramError as exc:
+                error = DeliveryError(
+                    f"telegram refused part {n + 1} of {len(messages)} of a reply: "
+                    f"{self._reason(exc)}"
+                )
+                error.__cause__ = exc
+                raise _PartlySent(n, error) from exc
+
+    async def _send_one(self, target: Target, rendered: Rendered, reply_to: int | None) -> Target:
+        """Send one message; returns the target for the next (a migrated group has a new id)."""
+        try:
+            await self._send_message(target, rendered.html, ParseMode.HTML, reply_to)
+        except ChatMigrated as exc:
+            # A group became a supergroup: the same conversation under a new id.
+            logger.info("telegram: a group moved to a new chat id; sending there")
+            self._moved[target.chat_id] = exc.new_chat_id
+            target = Target(exc.new_chat_id, None, target.thread_id)
+            await self._send_message(target, rendered.html, ParseMode.HTML, None)
+        except BadRequest as exc:
+            if "parse entities" not in exc.message.lower():
+                raise
+            # Our HTML should always parse; if Telegram disagrees, the words still go out.
+            logger.error("telegram: HTML refused ({}); sending plain text", exc.message)
+            await self._send_message(target, rendered.plain, None, reply_to)
+        return target
+
+    async def _send_message(
+        self, target: Target, text: str, mode: str | None, reply_to: int | None
+    ) -> None:
+        replying = (
+            ReplyParameters(reply_to, allow_sending_without_reply=True)
+            if reply_to is not None
+            else None
+        )
+        await self._call(
+            "sendMessage",
+            lambda: self._bot.send_message(
+                target.chat_id,
+                text,
+                parse_mode=mode,
+                message_thread_id=target.thread_id,
+                reply_parameters=replying,
+                # Model output must not pull third-party previews into the chat.
+                link_preview_options=LinkPreviewOptions(is_disabled=True),
+            ),
+        )
+
+    async def _call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
+        """``call()``, retried after a 429 (its delay, capped) and network errors (backoff)."""
+        policy = self._retry
+        for attempt in range(1, policy.attempts + 1):
+            try:
+                return await call()
+            except RetryAfter as exc:
+                if attempt == policy.attempts:
+                    raise
+                wait = min(_retry_after(exc), policy.retry_after_cap)
+                logger.warning("telegram {}: rate limited, retrying in {:.1f} s", what, wait)
+            except BadRequest:
+                raise  # a NetworkError subclass, but sending it again cannot help
+            except NetworkError as exc:
+                if attempt == policy.attempts:
+                    raise
+                wait = policy.backoff * 2 ** (attempt - 1)
+                logger.warning(
+                    "telegram {}: {}; retrying in {:.1f} s", what, self._reason(exc), wait
+                )
+            await asyncio.sleep(wait)
+        raise AssertionError("unreachable: the last attempt returns or raises")
+
+    # -- helpers ---------------------------------------------------------------------------
+
+    def _reason(self, exc: BaseException) -> str:
+        """An error as a log line: its type and message, never the token (URLs carry it)."""
+        text = str(exc).replace(self._token, "[token]") if self._token else str(exc)
+        kind = type(exc).__name__
+        # Telegram's own descriptions often start with the kind already ("Forbidden: ...").
+        return text if text.startswith(f"{kind}: ") else f"{kind}: {text}"
+
+    def _spawn(self, work: Coroutine[Any, Any, None], name: str) -> None:
+        task = asyncio.create_task(work, name=name)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+
+class _PartlySent(Exception):
+    """A reply's part ``sent`` (counting from 0) was refused; the earlier ones went out."""
+
+    def __init__(self, sent: int, error: DeliveryError) -> None:
+        super().__init__(str(error))
+        self.sent = sent
+        self.error = error
+
+
+def _retry_after(exc: RetryAfter) -> float:
+    # Reading it as a number is deprecated in PTB 22 (it will become a timedelta): accept both.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", PTBDeprecationWarning)
+        value = exc.retry_after
+    return value.total_seconds() if isinstance(value, timedelta) else float(value)
+
+
+def _file_url(base_url: str) -> str:
+    """The file endpoint beside the Bot API base (``.../bot`` -> ``.../file/bot``)."""
+    root, slash, last = base_url.rstrip("/").rpartition("/")
+    return f"{root}{slash}file/{last}" if slash else base_url
+
+
+async def _read_bounded(request: Request, limit: int) -> bytes | None:
+    """The body, or None as soon as it passes ``limit`` bytes."""
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
