@@ -57,6 +57,8 @@ RESEND_DELAYS = (2.0, 10.0, 60.0)
 # Message ids remembered to spot a platform's retry before admission (an LRU: older ones are
 # still caught by the inbox, after admission).
 RECENT_IDS = 100_000
+# How long leaving the gateway waits for notices still being sent.
+BACKGROUND_GRACE = 5.0
 
 
 @dataclass(eq=False, slots=True)
@@ -116,7 +118,8 @@ class Gateway:
         # retry must not get a "slow down" or "busy" of its own).
         self._recent: BoundedCache[int] = BoundedCache(RECENT_IDS)
         self._tasks: set[asyncio.Task[None]] = set()
-        self._marking: set[asyncio.Task[None]] = set()
+        # Notices and inbox closings in the background: finished, not cancelled, at exit.
+        self._marking: set[asyncio.Task[Any]] = set()
         self._started = False
         self._replayed = False
         self._accepting = True
@@ -150,7 +153,11 @@ class Gateway:
         # Anyone still waiting is told to send again, so the next start must not answer too.
         told = [job.entry_id for job in jobs if self._settle(job, _restarting())]
         await self._mark_done(told)
-        await asyncio.gather(*self._marking, return_exceptions=True)
+        if self._marking:
+            _, late = await asyncio.wait(self._marking, timeout=BACKGROUND_GRACE)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*self._marking, return_exceptions=True)
 
     @property
     def in_flight(self) -> int:
@@ -182,7 +189,9 @@ class Gateway:
         """
         job_or_reply = await self._accept(message, waiting=False)
         if isinstance(job_or_reply, Reply) and not job_or_reply.silent:
-            await self._send(message, job_or_reply)
+            # In the background: a notice must never hold up intake (a 429 on it would stall
+            # the platform's polling loop, or a webhook past the platform's timeout).
+            self._finish_later(self._send(message, job_or_reply), name="refusal")
 
     async def held_replies(self, chat: ChatRef) -> list[Reply]:
         """Replies made while nobody waited (after a restart); handed over once."""
@@ -412,10 +421,13 @@ class Gateway:
             if self._settle(job, _restarting())
         ]
         if told:
-            # Not a worker task: ``__aexit__`` waits for it instead of cancelling it.
-            task = asyncio.create_task(self._mark_done(told), name="told-to-resend")
-            self._marking.add(task)
-            task.add_done_callback(self._marking.discard)
+            self._finish_later(self._mark_done(told), name="told-to-resend")
+
+    def _finish_later(self, work: Coroutine[Any, Any, object], name: str) -> None:
+        """Run ``work`` in the background; unlike a worker, ``__aexit__`` lets it finish."""
+        task = asyncio.create_task(work, name=name)
+        self._marking.add(task)
+        task.add_done_callback(self._marking.discard)
 
     async def _mark_done(self, entry_ids: list[int]) -> None:
         for entry_id in entry_ids:

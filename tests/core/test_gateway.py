@@ -551,3 +551,23 @@ async def test_an_unreadable_inbox_row_does_not_stop_the_start(store: SqliteStor
         await gateway.drain(grace=5)
     assert outbound.sent == [("fine", "re: fine")]
     assert await store.unfinished() == []
+
+
+@dataclass
+class SlowOutbound(RecordingOutbound):
+    release: asyncio.Event = field(default_factory=asyncio.Event)
+
+    async def send(self, message: IncomingMessage, reply: Reply) -> None:
+        await self.release.wait()  # the platform answers 429 and makes us wait
+        await super().send(message, reply)
+
+
+async def test_a_notice_the_platform_is_slow_to_take_does_not_hold_up_intake() -> None:
+    outbound = SlowOutbound()
+    async with Gateway(echo, workers=1) as gateway:
+        gateway.connect("test", outbound)
+        gateway.stop_intake(grace=1)
+        await asyncio.wait_for(gateway.deliver(message("too late")), timeout=1)
+        assert outbound.sent == []  # still on its way
+        outbound.release.set()
+    assert outbound.sent == [("too late", SHUTTING_DOWN)]  # and it went out before exit
