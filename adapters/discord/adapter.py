@@ -20,6 +20,7 @@ from discord import app_commands
 from loguru import logger
 from starlette.routing import BaseRoute
 
+from adapters.common.progress import SentParts
 from adapters.discord.commands import SLASH_COMMANDS
 from adapters.discord.convert import (
     PLATFORM,
@@ -38,8 +39,13 @@ from core.model import IncomingMessage, Reply
 from core.ports import PushSink
 
 # A 429 asking for a longer wait than this fails the send instead of holding a worker; the
-# gateway then keeps the reply and tries again at the next start. discord.py's minimum is 30.
+# gateway then keeps the reply and tries again (after 2, 10 and 60 s, then at the next start).
+# discord.py's minimum is 30.
 MAX_RATE_LIMIT_WAIT = 60.0
+# A deferred slash command ("Bastion is thinking…") whose turn has not started and whose reply
+# has not come this long after the core took it is taken for refused in silence, and its
+# "thinking…" is deleted (see ``on_slash_command``).
+UNANSWERED_COMMAND_WAIT = 15.0
 # Notes ("I can read text only") at most once per DM channel in this many seconds.
 NOTE_COOLDOWN = 60.0
 _NOTE_MEMORY = 10_000
@@ -77,6 +83,7 @@ class DiscordAdapter:
         ready_timeout: float = 30.0,
         guild_ready_timeout: float = 2.0,
         note_cooldown: float = NOTE_COOLDOWN,
+        unanswered_command_wait: float = UNANSWERED_COMMAND_WAIT,
     ) -> None:
         self._token = token
         self._sink = sink
@@ -86,6 +93,13 @@ class DiscordAdapter:
         self._guild_ready_timeout = guild_ready_timeout
         self._note_cooldown = note_cooldown
         self._noted: dict[int, float] = {}
+        self._unanswered_command_wait = unanswered_command_wait
+        # Deferred slash commands with no sign of a reply yet, by interaction id: None until
+        # the core took the command, then the timer that deletes the "thinking…".
+        self._thinking: dict[str, asyncio.Task[None] | None] = {}
+        self._deleting: set[str] = set()  # interaction ids whose timer is past its wait
+        # Parts of a reply already posted, so the gateway's resend posts only the rest.
+        self._sent_parts = SentParts()
         self._client: _GatewayClient | None = None
         self._task: asyncio.Task[None] | None = None
 
@@ -200,6 +214,11 @@ class DiscordAdapter:
     async def _stop(self) -> None:
         client, task = self._client, self._task
         self._client = self._task = None
+        timers = [timer for timer in self._thinking.values() if timer is not None]
+        self._thinking.clear()
+        for timer in timers:
+            timer.cancel()
+        await asyncio.gather(*timers, return_exceptions=True)
         if client is not None:
             try:
                 await asyncio.wait_for(client.close(), 10)
@@ -246,7 +265,18 @@ class DiscordAdapter:
             await self._send_note(intake)
 
     async def on_slash_command(self, interaction: discord.Interaction, name: str) -> None:
-        """Acknowledge within Discord's 3 s ("thinking…"), then hand the command to the core."""
+        """Acknowledge within Discord's 3 s ("thinking…"), then hand the command to the core.
+
+        The deferral promises a reply, but the core sends nothing for a silent refusal (a
+        repeated "slow down" or "blocked" notice), and ``deliver`` does not say whether it
+        took the command. So the adapter watches for a sign that a reply will come: the turn
+        starting (``typing``) or the reply itself (``send``). With neither within
+        ``unanswered_command_wait`` seconds the "thinking…" is deleted: Discord then shows
+        nothing, and the one visible outcome was the notice sent earlier in that window.
+        A command that was taken but waited longer than that for its turn (a busy channel's
+        lane) loses its "thinking…" too, and its answer still comes: as a follow-up, or in
+        the channel when Discord refuses follow-ups after the deletion.
+        """
         try:
             await interaction.response.defer(thinking=True)
         except discord.HTTPException as exc:
@@ -254,7 +284,46 @@ class DiscordAdapter:
             # is not carried out either (a /forget the user saw fail must not happen anyway).
             logger.warning("discord: could not acknowledge /{}: {}", name, _reason(exc))
             return
-        await self._sink.deliver(interaction_intake(interaction, name))
+        key = str(interaction.id)
+        # Before ``deliver``: the turn, or a refusal notice, may start before it returns.
+        self._thinking[key] = None
+        try:
+            await self._sink.deliver(interaction_intake(interaction, name))
+        finally:
+            if key in self._thinking and self._client is not None:
+                self._thinking[key] = asyncio.create_task(
+                    self._stop_thinking(interaction, key), name="discord-unanswered-command"
+                )
+            else:
+                self._thinking.pop(key, None)
+
+    async def _stop_thinking(self, interaction: discord.Interaction, key: str) -> None:
+        """Delete the "thinking…" of a command that shows no sign of a reply."""
+        try:
+            await asyncio.sleep(self._unanswered_command_wait)
+            self._deleting.add(key)  # a reply arriving now waits for the deletion
+            logger.info("discord: no reply on its way to a slash command; stopped thinking")
+            await interaction.delete_original_response()
+        except discord.HTTPException as exc:
+            logger.warning("discord: could not stop a slash command thinking: {}", _reason(exc))
+        finally:
+            self._deleting.discard(key)
+            self._thinking.pop(key, None)  # interaction ids are never reused
+
+    async def _reply_coming(self, message: IncomingMessage) -> None:
+        """A reply to ``message`` is on its way: keep its slash command's "thinking…"."""
+        key = message.extras.get("interaction_id")
+        if not key or key not in self._thinking:
+            return
+        timer = self._thinking.pop(key)
+        if timer is None:
+            return
+        if key in self._deleting:
+            # Too late to keep it: let the deletion finish, or it could delete the answer (the
+            # first follow-up takes the place of the "thinking…" message).
+            await asyncio.wait({timer})
+        else:
+            timer.cancel()
 
     async def _send_note(self, note: Note) -> None:
         now = asyncio.get_running_loop().time()
@@ -279,46 +348,59 @@ class DiscordAdapter:
         """Post ``reply``: as interaction follow-ups for a slash command, else in the channel."""
         if reply.silent:
             return
+        await self._reply_coming(message)
         pieces = discord_messages(reply.text)
         if not pieces:
             logger.warning("discord: an empty reply was not sent")
             return
+        # A resend of a reply that failed part-way starts after the parts already posted.
+        done = min(self._sent_parts.already(message), len(pieces))
         try:
-            if followup_usable(message, datetime.now(UTC)):
-                sent = await self._send_followups(message, pieces)
-                pieces = pieces[sent:]
-            if pieces:
-                await self._send_to_channel(message, pieces)
+            if done < len(pieces) and followup_usable(message, datetime.now(UTC)):
+                done = await self._send_followups(message, pieces, done)
+            if done < len(pieces):
+                await self._send_to_channel(message, pieces, done)
         except discord.RateLimited as exc:
             raise DeliveryError(
                 f"Discord asked to wait {exc.retry_after:.0f} s, longer than we hold a reply"
             ) from exc
         except discord.HTTPException as exc:
             raise DeliveryError(f"Discord refused the reply: {_reason(exc)}") from exc
+        self._sent_parts.finished(message)
 
     async def typing(self, message: IncomingMessage) -> None:
+        await self._reply_coming(message)  # the turn runs: its reply, or an apology, follows
         if followup_usable(message, datetime.now(UTC)):
             return  # a deferred slash command already shows "Bastion is thinking…"
         await self._channel(message).typing()  # one indicator; the gateway repeats the call
 
-    async def _send_followups(self, message: IncomingMessage, pieces: list[str]) -> int:
-        """Post follow-ups to the interaction; returns how many went out before the token died."""
+    async def _send_followups(
+        self, message: IncomingMessage, pieces: list[str], start: int
+    ) -> int:
+        """Post ``pieces[start:]`` as follow-ups to the interaction, recording each one.
+
+        Returns how many of ``pieces`` are out: all, or those before the token died.
+        """
         extras = message.extras
         webhook = discord.Webhook.partial(
             int(extras["application_id"]), str(extras["interaction_token"]), client=self.client
         )
-        for sent, piece in enumerate(pieces):
+        for index in range(start, len(pieces)):
             try:
-                await webhook.send(piece, allowed_mentions=_NO_PINGS, wait=True)
+                await webhook.send(pieces[index], allowed_mentions=_NO_PINGS, wait=True)
             except discord.HTTPException as exc:
                 if exc.status not in (401, 404):
                     raise
                 # The token expired (or the interaction is gone): the channel gets the rest.
                 logger.info("discord: interaction token no longer valid ({})", exc.status)
-                return sent
+                return index
+            self._sent_parts.delivered(message, index + 1)
         return len(pieces)
 
-    async def _send_to_channel(self, message: IncomingMessage, pieces: list[str]) -> None:
+    async def _send_to_channel(
+        self, message: IncomingMessage, pieces: list[str], start: int
+    ) -> None:
+        """Post ``pieces[start:]`` in the message's channel, recording each one."""
         channel = self._channel(message)
         reply_to = message.extras.get("reply_to")
         reference = (
@@ -331,10 +413,11 @@ class DiscordAdapter:
             if reply_to
             else None
         )
-        for index, piece in enumerate(pieces):
+        for index in range(start, len(pieces)):
             # Only the first message points at the user's: the rest follow it in order.
             kwargs: dict[str, Any] = {"reference": reference} if index == 0 and reference else {}
-            await channel.send(piece, allowed_mentions=_NO_PINGS, **kwargs)
+            await channel.send(pieces[index], allowed_mentions=_NO_PINGS, **kwargs)
+            self._sent_parts.delivered(message, index + 1)
 
     def _channel(self, message: IncomingMessage) -> discord.PartialMessageable:
         extras = message.extras

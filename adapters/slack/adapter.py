@@ -9,6 +9,10 @@ Bolt runs with ``process_before_response``: Slack is acknowledged only after the
 the message, so a crash before that gets a redelivery, and a redelivery of a stored message is
 a duplicate the core answers once. Intake that takes unusually long is acknowledged after
 ``ack_budget`` seconds anyway (it keeps running), inside Slack's 3-second deadline.
+
+A reply split into several messages that fails part-way is sent again by the core; the parts
+already posted are remembered (``SentParts``) and skipped, so nobody reads them twice and a
+response URL's five posts are not spent on repeats.
 """
 
 from __future__ import annotations
@@ -34,6 +38,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from adapters.common.progress import SentParts
 from adapters.slack.convert import (
     PLATFORM,
     TEXT_ONLY_NOTE,
@@ -63,7 +68,7 @@ TRUNCATED_NOTE = (
     "(This answer is too long for a command reply. Ask me in a direct message to see all of it.)"
 )
 NOTE_INTERVAL_SECONDS = 60.0
-_REMEMBERED = 10_000  # threads the bot is in, and channels recently sent a note
+_REMEMBERED = 10_000  # users followed up in threads, and channels recently sent a note
 _ERROR_CODE = re.compile(r"[a-z0-9_]{1,64}")
 
 # slack_sdk and Bolt log through the standard library; these loggers keep them at levels where
@@ -109,7 +114,9 @@ class SlackAdapter:
         self._session: aiohttp.ClientSession | None = None
         self._http: AsyncSlackRequestHandler | None = None
         self._stack: AsyncExitStack | None = None
-        self._threads = _Recent()
+        # (channel, thread_ts, user): who addressed the bot in which thread, followed up there.
+        self._followed = _Recent()
+        self._sent = SentParts()
         self._noted: OrderedDict[str, float] = OrderedDict()
         self._tasks: set[asyncio.Task[None]] = set()
         self._sdk_logger = _std_logger(_SDK_LOGGER, logging.INFO)
@@ -233,7 +240,7 @@ class SlackAdapter:
         async def on_event(event: dict[str, Any]) -> None:
             bot = self.bot
             intake = event_to_intake(
-                event, bot, group_replies=config.group_replies, bot_threads=self._threads
+                event, bot, group_replies=config.group_replies, followed=self._followed
             )
             if isinstance(intake, IncomingMessage):
                 await self._hand_over(intake)
@@ -293,7 +300,9 @@ class SlackAdapter:
     async def send(self, message: IncomingMessage, reply: Reply) -> None:
         """Post ``reply`` where ``message`` came from, split and formatted, parts in order.
 
-        Raises ``SlackDeliveryError`` (a ``DeliveryError``) when Slack refuses a part.
+        Raises ``SlackDeliveryError`` (a ``DeliveryError``) when Slack refuses a part. The
+        parts posted before the failure are remembered: when the core sends the same reply
+        again, it starts with the first part that did not go out.
         """
         if reply.silent:
             return
@@ -306,13 +315,18 @@ class SlackAdapter:
             return
         target = reply_target(message.extras, message.chat)
         if target.response_url:
-            await self._respond(session, target.response_url, parts)
+            await self._respond(session, target.response_url, message, parts)
             return
         if message.chat.is_group and target.thread_ts:
+            # The user who addressed the bot in this thread is followed up there, nobody else.
             # Noted before posting: a follow-up can arrive as soon as the first part shows.
-            self._threads.add((target.channel, target.thread_ts))
-        for part in parts:
+            self._followed.add((target.channel, target.thread_ts, message.user.user_id))
+        sent = self._sent.already(message)
+        for part in parts[sent:]:
             await self._post(client, target, part)
+            sent += 1
+            self._sent.delivered(message, sent)
+        self._sent.finished(message)
 
     async def typing(self, message: IncomingMessage) -> None:
         """Nothing: Slack has no typing indicator for bots.
@@ -342,8 +356,17 @@ class SlackAdapter:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DeliveryError(f"could not reach Slack ({type(exc).__name__})") from exc
 
-    async def _respond(self, session: aiohttp.ClientSession, url: str, parts: list[str]) -> None:
-        """Answer a slash command through its response URL, visible to its user only."""
+    async def _respond(
+        self,
+        session: aiohttp.ClientSession,
+        url: str,
+        message: IncomingMessage,
+        parts: list[str],
+    ) -> None:
+        """Answer a slash command through its response URL, visible to its user only.
+
+        Parts a failed earlier try delivered are skipped, like ``send`` does.
+        """
         if len(parts) > RESPONSE_URL_MAX_POSTS:
             parts = [*parts[: RESPONSE_URL_MAX_POSTS - 1], TRUNCATED_NOTE]
         webhook = AsyncWebhookClient(
@@ -353,7 +376,8 @@ class SlackAdapter:
             logger=self._sdk_logger,
             retry_handlers=retry_handlers(self._config.rate_limit_cap),
         )
-        for part in parts:
+        sent = self._sent.already(message)
+        for part in parts[sent:]:
             try:
                 response = await webhook.send(
                     text=part,
@@ -368,6 +392,9 @@ class SlackAdapter:
                 body = str(response.body or "").strip()
                 code = body if _ERROR_CODE.fullmatch(body) else f"http_{response.status_code}"
                 raise SlackDeliveryError(code)
+            sent += 1
+            self._sent.delivered(message, sent)
+        self._sent.finished(message)
 
     async def _note(self, note: TextOnlyNote) -> None:
         """Tell a DM that what was sent cannot be read; once a minute per channel at most."""
@@ -395,16 +422,19 @@ class SlackAdapter:
 
 
 class _Recent:
-    """A bounded set of ``(channel, thread_ts)``: the threads the bot has answered in."""
+    """A bounded set of ``(channel, thread_ts, user)``: who is followed up in which thread.
+
+    The oldest is forgotten first; that user then mentions the bot again to be answered.
+    """
 
     def __init__(self, size: int = _REMEMBERED) -> None:
-        self._items: OrderedDict[tuple[str, str], None] = OrderedDict()
+        self._items: OrderedDict[tuple[str, str, str], None] = OrderedDict()
         self._size = size
 
     def __contains__(self, item: object) -> bool:
         return item in self._items
 
-    def add(self, item: tuple[str, str]) -> None:
+    def add(self, item: tuple[str, str, str]) -> None:
         self._items[item] = None
         self._items.move_to_end(item)
         while len(self._items) > self._size:

@@ -6,8 +6,9 @@ over Socket Mode. Each is turned into an ``IncomingMessage``, a note to send ("I
 only"), or nothing, following these rules:
 
 - the bot never answers itself or another bot (``bot_id``, ``bot_message``, its own user id);
-- a direct message is always answered; in a channel only a mention is (or a reply in a thread
-  the bot already answered in); with ``group_replies == "commands"`` only the slash command;
+- a direct message is always answered; in a channel only a mention is, and then the later
+  replies in that thread of the user who mentioned the bot (and of nobody else, unless they
+  mention it too); with ``group_replies == "commands"`` only the slash command;
 - edits and files get the note in a direct message and are ignored in channels; joins,
   deletions and the other subtypes are ignored everywhere;
 - the message id is the message's ``ts``, which Slack keeps when it retries a delivery, and the
@@ -82,12 +83,13 @@ def event_to_intake(
     bot: BotIdentity,
     *,
     group_replies: GroupReplies = "addressed",
-    bot_threads: Container[tuple[str, str]] = frozenset(),
+    followed: Container[tuple[str, str, str]] = frozenset(),
 ) -> Intake:
     """What to do with one Events API ``event`` (the inner object of an ``event_callback``).
 
-    ``bot_threads`` holds the ``(channel, thread_ts)`` threads the bot has replied in, whose
-    later replies are answered without a mention.
+    ``followed`` holds ``(channel, thread_ts, user)``: a user the bot answered in a thread after
+    they addressed it there. Their later replies in that thread are answered without a mention;
+    anyone else's are not.
     """
     if _from_a_bot(event, bot) or not event.get("channel"):
         return None
@@ -99,7 +101,7 @@ def event_to_intake(
     if _is_direct(event):
         return _direct_message(event, bot)
     if group_replies == "addressed":
-        return _thread_follow_up(event, bot, bot_threads)
+        return _thread_follow_up(event, bot, followed)
     return None
 
 
@@ -204,9 +206,13 @@ def _direct_message(event: Mapping[str, Any], bot: BotIdentity) -> Intake:
 
 
 def _thread_follow_up(
-    event: Mapping[str, Any], bot: BotIdentity, bot_threads: Container[tuple[str, str]]
+    event: Mapping[str, Any], bot: BotIdentity, followed: Container[tuple[str, str, str]]
 ) -> Intake:
-    """A reply without a mention in a thread the bot is part of (needs message.channels)."""
+    """A reply without a mention, in a thread the bot answered its writer in, or started.
+
+    Needs ``message.channels``. A thread is not a conversation with the bot for everyone in
+    it: only the user who addressed the bot there is followed up.
+    """
     subtype, ts, thread_ts = event.get("subtype"), event.get("ts"), event.get("thread_ts")
     if subtype is not None and subtype not in _TEXT_SUBTYPES:
         return None
@@ -215,8 +221,8 @@ def _thread_follow_up(
     raw = str(event.get("text", ""))
     if f"<@{bot.user_id}" in raw:
         return None  # the app_mention event for the same message answers it
-    joined = (str(event.get("channel", "")), str(thread_ts)) in bot_threads
-    if not joined and event.get("parent_user_id") != bot.user_id:
+    following = (str(event.get("channel", "")), str(thread_ts), str(event["user"])) in followed
+    if not following and event.get("parent_user_id") != bot.user_id:
         return None
     text = _without_mentions_of(bot, raw)
     if not text:

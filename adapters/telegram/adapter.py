@@ -5,7 +5,8 @@ repeat a message (the inbox drops the second copy) but never lose one:
 
 - polling runs its own ``getUpdates`` loop rather than PTB's ``Updater``, which confirms
   updates to Telegram as soon as they are queued, before anything has stored them; the offset
-  here moves past an update only after ``deliver`` returned;
+  here moves past an update only after ``deliver`` returned, or after its intake failed a few
+  times in a row (then it is skipped and logged, so that one bad update cannot stop the chat);
 - a webhook request is answered 200 only after ``deliver`` returned; anything else makes
   Telegram send it again.
 
@@ -21,7 +22,6 @@ import hmac
 import json
 import os
 import warnings
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
 from datetime import timedelta
@@ -45,6 +45,7 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
+from adapters.common.progress import SentParts
 from adapters.telegram.convert import (
     ALLOWED_UPDATES,
     PLATFORM,
@@ -54,11 +55,13 @@ from adapters.telegram.convert import (
     Note,
     Target,
     bot_commands,
+    conversation_key,
     decide,
     reply_target,
 )
 from adapters.telegram.format import Rendered, format_reply
 from core.errors import ConfigurationError, DeliveryError
+from core.logref import pseudonym
 from core.model import IncomingMessage, Reply
 from core.ports import PushSink
 
@@ -70,8 +73,6 @@ MAX_UPDATE_BYTES = 1 << 20
 POLL_TIMEOUT_SECONDS = 30.0
 # The longest pause after a failed getUpdates before trying again.
 MAX_POLL_BACKOFF_SECONDS = 60.0
-# Replies cut off part-way whose sent parts are remembered, so a resend skips them.
-MAX_PARTIAL_REPLIES = 1000
 
 T = TypeVar("T")
 
@@ -84,7 +85,8 @@ os.environ.setdefault("PTB_TIMEDELTA", "true")
 
 @dataclass(frozen=True, slots=True)
 class RetryPolicy:
-    """How hard a call to the Bot API is tried before the reply counts as undeliverable."""
+    """How hard a call to the Bot API is tried before the reply counts as undeliverable, and a
+    polled update's intake before the update is skipped."""
 
     attempts: int = 4
     # A 429 says how long to wait; a longer wait than this is cut short (the next try may be
@@ -92,6 +94,10 @@ class RetryPolicy:
     retry_after_cap: float = 60.0
     # Network errors wait this, doubling each time.
     backoff: float = 1.0
+    # Tries in all to hand a polled update to the core (e.g. while the database is busy), and
+    # the wait after the first failure, doubling. Polling waits meanwhile: keep it short.
+    intake_attempts: int = 3
+    intake_backoff: float = 0.5
 
 
 class TelegramAdapter:
@@ -146,8 +152,8 @@ class TelegramAdapter:
         self._confirmed: int | None = None
         self._poller: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
-        # (conversation, message id, reply text) -> how many parts already went out.
-        self._partial: OrderedDict[tuple[str, str, str], int] = OrderedDict()
+        # How many parts of a reply cut off part-way already went out, so a resend skips them.
+        self._sent_parts = SentParts()
         # Groups upgraded to supergroups while running: old chat id -> new one.
         self._moved: dict[int, int] = {}
 
@@ -309,11 +315,44 @@ class TelegramAdapter:
                 failures = 0
             self._confirmed = self._offset
             for update in updates:
-                try:
-                    await self._intake(update)
-                except Exception as exc:  # one bad update must not stop the others
-                    logger.opt(exception=exc).error("telegram: an update could not be taken in")
+                await self._take_in_polled(update)
                 self._offset = update.update_id + 1
+
+    async def _take_in_polled(self, update: Update) -> None:
+        """``_intake``, tried again after a failure; skipped (and logged) when it keeps failing.
+
+        Telegram never redelivers a polled update once the offset has moved past it, so a
+        passing fault (a busy database) must not cost the user the answer; but an update that
+        always fails must not hold up every later one either.
+        """
+        policy = self._retry
+        attempts = max(policy.intake_attempts, 1)
+        for attempt in range(1, attempts + 1):
+            try:
+                await self._intake(update)
+                return
+            except Exception as exc:
+                # Only the error's type: its message may quote what the user wrote.
+                kind = type(exc).__name__
+                if attempt == attempts:
+                    key = conversation_key(update)
+                    logger.error(
+                        "telegram: an update (conversation {}) could not be taken in after {} "
+                        "tries ({}); skipped, it will not be answered",
+                        pseudonym(key) if key is not None else "unknown",
+                        attempts,
+                        kind,
+                    )
+                    return
+                wait = policy.intake_backoff * 2 ** (attempt - 1)
+                logger.warning(
+                    "telegram: taking in an update failed ({}, try {} of {}); again in {:.1f} s",
+                    kind,
+                    attempt,
+                    attempts,
+                    wait,
+                )
+                await asyncio.sleep(wait)
 
     async def _webhook(self, request: Request) -> Response:
         given = request.headers.get(SECRET_HEADER, "").encode("latin-1")
@@ -363,16 +402,14 @@ class TelegramAdapter:
         if reply.silent:
             return
         # The core sends a failed reply again; parts that reached the chat are not repeated.
-        key = (message.chat.key, message.message_id, reply.text)
-        done = self._partial.pop(key, 0)
+        done = self._sent_parts.already(message)
         try:
             await self._send_text(reply_target(message), reply.text, skip=done)
         except _PartlySent as partly:
             if partly.sent:
-                self._partial[key] = partly.sent
-                while len(self._partial) > MAX_PARTIAL_REPLIES:
-                    self._partial.popitem(last=False)
+                self._sent_parts.delivered(message, partly.sent)
             raise partly.error from partly.error.__cause__
+        self._sent_parts.finished(message)
 
     async def typing(self, message: IncomingMessage) -> None:
         target = reply_target(message)
@@ -393,6 +430,8 @@ class TelegramAdapter:
         if not messages:
             logger.warning("telegram: a reply with nothing visible to send was skipped")
             return
+        if skip >= len(messages):
+            skip = 0  # not the reply that was cut off: nothing of this one went out
         if target.chat_id in self._moved:
             target = Target(self._moved[target.chat_id], None, target.thread_id)
         for n in range(skip, len(messages)):
@@ -422,7 +461,7 @@ class TelegramAdapter:
                 raise
             # Our HTML should always parse; if Telegram disagrees, the words still go out.
             logger.error("telegram: HTML refused ({}); sending plain text", exc.message)
-            await self._send_message(target, rendered.plain, None, reply_to)
+            await self._send_message(target, rendered.unformatted, None, reply_to)
         return target
 
     async def _send_message(

@@ -2,8 +2,9 @@
 
 ``decide`` says what to do with one update: hand a message to the core (``Accept``), answer a
 short note ourselves (``Note``: media or an edit in a private chat), or drop it (``Ignore``: the
-bot's own or another bot's messages, group messages nobody addressed to the bot, service
-messages). Telegram counts entity offsets in UTF-16 code units; the helpers below convert.
+bot's own or another bot's messages, group messages nobody addressed to the bot, group commands
+meant for other bots, service messages). Telegram counts entity offsets in UTF-16 code units;
+the helpers below convert.
 """
 
 from __future__ import annotations
@@ -26,6 +27,9 @@ NO_EDITS = "I only read new messages, not edits. Please send the corrected text 
 JUST_MENTIONED = "Yes? Write your question in the same message as my name."
 
 _GROUPS = frozenset({"group", "supergroup"})
+# The commands Bastion answers (as registered with ``setMyCommands``). In a group a bare
+# "/name" is taken only if it is one of these: the others are for the group's other bots.
+OUR_COMMANDS = frozenset({"start", *COMMANDS})
 _SPACES = re.compile(r"[ \t]{2,}")
 # The punctuation that only served to address the bot: "@Bot, ..." or "@Bot: ...".
 _AFTER_MENTION = re.compile(r"^[,:;]?[ \t]*")
@@ -122,12 +126,7 @@ def _decide_text(
         None,
     )
     if command_entity is not None:
-        start, end = _span(text, command_entity)
-        name, _, addressee = text[start + 1 : end].partition("@")
-        if addressee and addressee.lower() != bot.username.lower():
-            return Ignore("another bot's command")
-        args = text[end:].strip()
-        return Accept(_incoming(message, f"/{name} {args}".rstrip(), Command(name.lower(), args)))
+        return _decide_command(message, text, _span(text, command_entity), bot)
     mentions = _mentions_of(bot, text, message.entities)
     if not private:
         if commands_only:
@@ -139,6 +138,21 @@ def _decide_text(
         return Note(_target(message), JUST_MENTIONED, "only a mention")
     # A mention before a command ("@Bot /help") still means the command.
     return Accept(_incoming(message, cleaned, parse_command(cleaned) if mentions else None))
+
+
+def _decide_command(
+    message: Message, text: str, span: tuple[int, int], bot: BotIdentity
+) -> Decision:
+    start, end = span
+    name, _, addressee = text[start + 1 : end].partition("@")
+    if addressee and addressee.lower() != bot.username.lower():
+        return Ignore("another bot's command")
+    # "/name@OurBot" is ours even if unknown (the core says so); a bare "/name" in a group that
+    # is not one of ours is most likely for one of the group's other bots.
+    if not addressee and not _private(message) and name.lower() not in OUR_COMMANDS:
+        return Ignore("not our command")
+    args = text[end:].strip()
+    return Accept(_incoming(message, f"/{name} {args}".rstrip(), Command(name.lower(), args)))
 
 
 def reply_target(message: IncomingMessage) -> Target:
@@ -153,6 +167,14 @@ def reply_target(message: IncomingMessage) -> Target:
     )
 
 
+def conversation_key(update: Update) -> str | None:
+    """The key of the conversation ``update`` belongs to (``ChatRef.key``), for logs."""
+    message = update.message or update.edited_message
+    if message is None:
+        return None
+    return _chat_ref(message).key
+
+
 def bot_commands(*, handoff_enabled: bool) -> list[tuple[str, str]]:
     """``(command, description)`` for ``setMyCommands``: the core's commands, as /help shows."""
     meanings = {"start": "introduce the bot and what it can do", **COMMANDS}
@@ -164,21 +186,14 @@ def bot_commands(*, handoff_enabled: bool) -> list[tuple[str, str]]:
 def _incoming(message: Message, text: str, command: Command | None) -> IncomingMessage:
     sender = message.from_user
     assert sender is not None  # checked by decide
-    # Only forum topics are separate conversations; in other groups a reply also carries a
-    # message_thread_id, which must not split the group's conversation.
-    thread = message.message_thread_id if message.is_topic_message else None
     extras: dict[str, int] = {"message_id": message.message_id}
+    thread = _thread(message)
     if thread is not None:
         extras["message_thread_id"] = thread
     return IncomingMessage(
         message_id=str(message.message_id),
         user=UserRef(PLATFORM, str(sender.id), sender.full_name),
-        chat=ChatRef(
-            PLATFORM,
-            str(message.chat.id),
-            str(thread) if thread is not None else "",
-            is_group=not _private(message),
-        ),
+        chat=_chat_ref(message),
         text=text,
         sent_at=message.date,
         command=command,
@@ -186,9 +201,24 @@ def _incoming(message: Message, text: str, command: Command | None) -> IncomingM
     )
 
 
+def _chat_ref(message: Message) -> ChatRef:
+    thread = _thread(message)
+    return ChatRef(
+        PLATFORM,
+        str(message.chat.id),
+        str(thread) if thread is not None else "",
+        is_group=not _private(message),
+    )
+
+
+def _thread(message: Message) -> int | None:
+    # Only forum topics are separate conversations; in other groups a reply also carries a
+    # message_thread_id, which must not split the group's conversation.
+    return message.message_thread_id if message.is_topic_message else None
+
+
 def _target(message: Message) -> Target:
-    thread = message.message_thread_id if message.is_topic_message else None
-    return Target(message.chat.id, message.message_id, thread)
+    return Target(message.chat.id, message.message_id, _thread(message))
 
 
 def _private(message: Message) -> bool:

@@ -9,14 +9,22 @@ into a mention that notifies that person. So a reply is rendered, not passed thr
   ``_italic_``, ```inline code```, fenced code blocks and ``#`` headings (bold). A marker
   without its partner stays a literal character;
 - an ``@`` that could start a mention gets an invisible word joiner after it, so the text
-  reads the same but Telegram does not link or notify anyone; links are left as text;
+  reads the same but Telegram does not link or notify anyone. Telegram looks for mentions in
+  the text as shown, after the markers are gone (``_@name_`` shows ``@name``), so that is the
+  text checked: every ``@`` before a letter, digit or ``_`` is defused, except one glued to an
+  ASCII word in the same run of text (``mail@shop.example``, never a mention). Code is left as
+  written: Telegram finds no mentions in it, and a hidden character would break a copied
+  snippet. ``Rendered.unformatted``, the fallback sent without a parse mode, has no code, so
+  there an ``@`` in code is defused too. Links are left as text;
 - a reply longer than one message is split by the shared splitter *before* rendering, so every
   message is well-formed on its own, at ``MAX_MESSAGE_LENGTH`` measured as Telegram counts it.
 """
 
 from __future__ import annotations
 
+import bisect
 import html
+import itertools
 import re
 from dataclasses import dataclass
 
@@ -28,8 +36,12 @@ WORD_JOINER = "\u2060"
 
 _FENCE = re.compile(r"^ {0,3}(`{3,}|~{3,})[ \t]*([^\n`]*?)[ \t]*$")
 _HEADING = re.compile(r"^ {0,3}#{1,6}[ \t]+(.*?)(?:[ \t]+#+)?[ \t]*$")
-# An "@" not glued to a word (so e-mail addresses stay intact) with something after it.
-_MENTION_AT = re.compile(r"(?<![\w@])@(?=\S)")
+# An "@" that could start a mention in the text as shown: before a username character, and not
+# right after an ASCII word character (Telegram does not see "mail@shop.example" as a mention).
+# The exception is judged within one run of text only (see ``_defused``).
+_MENTION_AT = re.compile(r"(?<![A-Za-z0-9_])@(?=[A-Za-z0-9_])")
+# Any "@" before a username character, whatever comes before it.
+_ANY_AT = re.compile(r"@(?=[A-Za-z0-9_])")
 # Backtick runs (inline code) and runs of * or _ (emphasis), everything else is text.
 _INLINE = re.compile(r"`+|\*+|_+")
 _LANGUAGE = re.compile(r"[A-Za-z0-9_+#.-]{1,32}")
@@ -47,6 +59,15 @@ class Rendered:
     def length(self) -> int:
         """The length Telegram checks against its limit."""
         return telegram_length(self.plain)
+
+    @property
+    def unformatted(self) -> str:
+        """The message to send without a parse mode, should Telegram refuse the HTML.
+
+        There nothing is code and all is one run of text, so an ``@`` in code is defused too.
+        Within the same bound as the HTML: each ``@`` still gets at most one word joiner.
+        """
+        return _MENTION_AT.sub("@" + WORD_JOINER, self.plain.replace("@" + WORD_JOINER, "@"))
 
 
 def telegram_length(text: str) -> int:
@@ -96,31 +117,95 @@ def render(markdown: str) -> Rendered:
         if out.plain:
             out.text("\n")
         _code_block("\n".join(body), language, out)
-    return Rendered("".join(out.html), "".join(out.plain))
+    return out.finish()
 
 
 def plain_text(text: str) -> str:
     """``text`` escaped for HTML and with mentions defused, for messages we write ourselves."""
-    return html.escape(_defuse(text), quote=False)
+    return html.escape(_MENTION_AT.sub("@" + WORD_JOINER, text), quote=False)
 
 
 class _Output:
-    """The HTML and the visible text, built side by side."""
+    """The message as pieces: visible text, code, or markup; rendered by ``finish``."""
 
-    __slots__ = ("html", "plain")
+    __slots__ = ("code", "markup", "plain")
 
     def __init__(self) -> None:
-        self.html: list[str] = []
+        # Index-aligned: a piece's visible text, its tag (None for text) and whether it is code.
         self.plain: list[str] = []
+        self.markup: list[str | None] = []
+        self.code: list[bool] = []
 
-    def text(self, value: str) -> None:
-        self.html.append(html.escape(value, quote=False))
+    def text(self, value: str, *, code: bool = False) -> None:
         self.plain.append(value)
+        self.markup.append(None)
+        self.code.append(code)
 
     def tag(self, markup: str) -> None:
-        # An empty visible part keeps both lists index-aligned (the emphasis stack needs it).
-        self.html.append(markup)
         self.plain.append("")
+        self.markup.append(markup)
+        self.code.append(False)
+
+    def retag(self, index: int, markup: str) -> None:
+        """The literal piece at ``index`` (an emphasis marker) becomes ``markup``."""
+        self.plain[index] = ""
+        self.markup[index] = markup
+
+    def finish(self) -> Rendered:
+        """The HTML and the visible text, mentions defused in the text as Telegram shows it."""
+        plain = _defused(self.plain, self.code)
+        markup = (
+            tag if tag is not None else html.escape(piece, quote=False)
+            for piece, tag in zip(plain, self.markup, strict=True)
+        )
+        return Rendered("".join(markup), "".join(plain))
+
+
+def _defused(pieces: list[str], code: list[bool]) -> list[str]:
+    """``pieces`` with a word joiner after each ``@`` that would start a mention in their
+    concatenation.
+
+    The joiner goes right after the ``@`` when both it and the next character are in the same
+    piece; across pieces (markup between them) it goes before the next character, unless that
+    one is code. Nothing is added inside code, where Telegram finds no mentions, except when
+    an ``@`` ending a code span is followed by more code: safety first.
+    """
+    text = "".join(pieces)
+    if "@" not in text:
+        return pieces
+    starts: list[int] = []
+    position = 0
+    for piece in pieces:
+        starts.append(position)
+        position += len(piece)
+    # Where a joiner goes: piece index -> offsets in that piece.
+    inserts: dict[int, list[int]] = {}
+    for match in _ANY_AT.finditer(text):
+        at = match.start()
+        here = _piece_at(starts, pieces, at)
+        after = _piece_at(starts, pieces, at + 1)
+        if here == after:
+            if code[here]:
+                continue
+            offset = at - starts[here]
+            if offset and _MENTION_AT.match(pieces[here], offset) is None:
+                continue  # glued to a word in the same text: "mail@shop.example"
+        target = here if code[after] else after
+        inserts.setdefault(target, []).append(at + 1 - starts[target])
+    result = list(pieces)
+    for index, offsets in inserts.items():
+        piece = pieces[index]
+        cuts = [0, *offsets, len(piece)]
+        result[index] = WORD_JOINER.join(piece[a:b] for a, b in itertools.pairwise(cuts))
+    return result
+
+
+def _piece_at(starts: list[int], pieces: list[str], position: int) -> int:
+    """The index of the non-empty piece holding the character at ``position``."""
+    index = bisect.bisect_right(starts, position) - 1
+    while not pieces[index] or starts[index] + len(pieces[index]) <= position:
+        index += 1
+    return index
 
 
 def _closes(line: str, marker: str) -> bool:
@@ -139,11 +224,11 @@ def _code_block(code: str, language: str, out: _Output) -> None:
     lang = language.split(maxsplit=1)[0] if language.strip() else ""
     if _LANGUAGE.fullmatch(lang):
         out.tag(f'<pre><code class="language-{lang}">')
-        out.text(code)
+        out.text(code, code=True)
         out.tag("</code></pre>")
     else:
         out.tag("<pre>")
-        out.text(code)
+        out.text(code, code=True)
         out.tag("</pre>")
 
 
@@ -157,10 +242,6 @@ def _line(line: str, out: _Output) -> None:
         _inline(line, out)
 
 
-def _defuse(text: str) -> str:
-    return _MENTION_AT.sub("@" + WORD_JOINER, text)
-
-
 def _inline(line: str, out: _Output, *, in_bold: bool = False) -> None:
     """Emphasis and inline code in one line, always well-nested.
 
@@ -169,8 +250,7 @@ def _inline(line: str, out: _Output, *, in_bold: bool = False) -> None:
     literal, so every pair of tags encloses only complete pairs. Inside a heading (already
     bold) a bold pair only loses its markers.
     """
-    line = _defuse(line)
-    # (marker, index in out.html / out.plain of its literal)
+    # (marker, index in out's pieces of its literal)
     stack: list[tuple[str, int]] = []
     pos = 0
     for match in _INLINE.finditer(line):
@@ -184,7 +264,7 @@ def _inline(line: str, out: _Output, *, in_bold: bool = False) -> None:
             close = _closing_backticks(line, run, pos)
             if close is not None and line[pos:close].strip():
                 out.tag("<code>")
-                out.text(_trim_code(line[pos:close]))
+                out.text(_trim_code(line[pos:close]), code=True)
                 out.tag("</code>")
                 pos = close + len(run)
             else:
@@ -202,12 +282,11 @@ def _inline(line: str, out: _Output, *, in_bold: bool = False) -> None:
                 del stack[opener:]
                 tag = _TAGS[run]
                 bare = in_bold and tag == "b"
-                out.html[index] = "" if bare else f"<{tag}>"
-                out.plain[index] = ""
+                out.retag(index, "" if bare else f"<{tag}>")
                 out.tag("" if bare else f"</{tag}>")
                 continue
         if _can_open(run, before, after):
-            stack.append((run, len(out.html)))
+            stack.append((run, len(out.plain)))
         out.text(run)
     if pos < len(line):
         out.text(line[pos:])

@@ -16,7 +16,9 @@ RESUMED; tests push MESSAGE_CREATE, MESSAGE_UPDATE and INTERACTION_CREATE events
 (global and per guild), the interaction callback and webhook follow-ups. Every REST call is
 recorded in ``calls``; message payloads posted (channel messages and follow-ups) in ``sent``.
 ``fail_next`` scripts errors, including a 429 with ``retry_after`` and the ``Via`` header
-discord.py needs to treat it as Discord's (without ``Via`` it assumes a Cloudflare ban).
+discord.py needs to treat it as Discord's (without ``Via`` it assumes a Cloudflare ban), and
+with ``after`` an error part-way through a run of requests. Deferred interaction responses can
+be edited and deleted (``deleted_originals`` lists the tokens).
 """
 
 from __future__ import annotations
@@ -76,6 +78,7 @@ class _Fault:
     body: dict[str, Any]
     headers: dict[str, str]
     times: int
+    after: int  # matching requests still let through before the first error
 
 
 @dataclass
@@ -101,6 +104,7 @@ class FakeDiscord:
         self.sent_calls: list[Call] = []  # the requests behind ``sent``: channel or webhook
         self.sent_ids: list[int] = []  # the ids those messages got, to reply to one
         self.interaction_responses: list[Call] = []
+        self.deleted_originals: list[str] = []  # interaction tokens whose response was deleted
         self.commands: dict[str, list[dict[str, Any]]] = {}  # "global" or a guild id
         self._gateway = _Gateway()
         self._faults: list[_Fault] = []
@@ -172,9 +176,11 @@ class FakeDiscord:
         message: str = "",
         retry_after: float | None = None,
         times: int = 1,
+        after: int = 0,
     ) -> None:
         """Answer the next ``times`` requests matching ``method`` and the ``path`` regex with an
-        error. A 429 carries ``retry_after`` (seconds) and Discord's headers, ``Via`` included.
+        error, once ``after`` matching requests went through normally (``after=1``: the second
+        fails). A 429 carries ``retry_after`` (seconds) and Discord's headers, ``Via`` included.
         """
         body: dict[str, Any] = {"message": message or f"error {status}", "code": code}
         headers: dict[str, str] = {}
@@ -186,7 +192,7 @@ class FakeDiscord:
                 "Retry-After": str(max(1, round(wait))),
                 "X-RateLimit-Scope": "user",
             }
-        self._faults.append(_Fault(method, re.compile(path), status, body, headers, times))
+        self._faults.append(_Fault(method, re.compile(path), status, body, headers, times, after))
 
     async def send_dm(self, user_id: int, text: str, **fields: Any) -> int:
         """A user writes to the bot in a DM; returns the message id."""
@@ -554,6 +560,9 @@ class FakeDiscord:
         try:
             for fault in self._faults:
                 if fault.times > 0 and fault.method == request.method and fault.path.search(path):
+                    if fault.after > 0:
+                        fault.after -= 1
+                        break
                     fault.times -= 1
                     return _json(fault.body, fault.status, fault.headers)
             return self._route(call)
@@ -579,6 +588,7 @@ class FakeDiscord:
             ("POST", r"/interactions/\d+/[^/]+/callback", self._interaction_callback),
             ("POST", r"/webhooks/\d+/[^/]+", self._post_message),
             ("PATCH", r"/webhooks/\d+/[^/]+/messages/@original", self._edit_original),
+            ("DELETE", r"/webhooks/\d+/([^/]+)/messages/@original", self._delete_original),
         ]
 
     def _application(self) -> dict[str, Any]:
@@ -632,6 +642,11 @@ class FakeDiscord:
     def _edit_original(self, call: Call, match: re.Match[str]) -> web.Response:
         self.interaction_responses.append(call)
         return _json(self._message_object(call.body or {}, 0, bot=True))
+
+    def _delete_original(self, call: Call, match: re.Match[str]) -> web.Response:
+        self.interaction_responses.append(call)
+        self.deleted_originals.append(match[1])
+        return web.Response(status=204)
 
     def _interaction_callback(self, call: Call, match: re.Match[str]) -> web.Response:
         self.interaction_responses.append(call)

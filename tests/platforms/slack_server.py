@@ -7,7 +7,8 @@ Point the client at ``sl.base_url`` (``SLACK_BASE_URL``). What it serves:
   with the token from ``Authorization: Bearer`` or a ``token`` field. Every call is recorded in
   ``calls``; posted messages in ``posts``. ``fail_next`` and ``rate_limit_next`` script errors.
 - ``/respond/{id}``: the ``response_url`` of the slash commands it builds; posts are recorded
-  in ``posts`` too (``method == "response_url"``), five per URL as on Slack.
+  in ``posts`` too (``method == "response_url"``), five per URL as on Slack. ``fail_next``
+  with the method ``"response_url"`` scripts their errors too.
 - ``/socket``: the Socket Mode websocket ``apps.connections.open`` hands out; it sends
   ``hello``, then the envelopes pushed with ``push_socket_event``/``push_socket_command``, and
   collects their acknowledgements in ``acks``.
@@ -155,7 +156,8 @@ class FakeSlack:
     connections: int = 0
 
     def __post_init__(self) -> None:
-        self._script: dict[str, deque[_Scripted]] = defaultdict(deque)
+        # None: that call goes through as usual (``fail_next(..., after=n)``).
+        self._script: dict[str, deque[_Scripted | None]] = defaultdict(deque)
         self._hooks: dict[str, _Hook] = {}
         self._sockets: list[web.WebSocketResponse] = []
         self._changed = asyncio.Condition()
@@ -196,8 +198,16 @@ class FakeSlack:
 
     # -- scripting -------------------------------------------------------------------------
 
-    def fail_next(self, method: str, error: str, *, status: int = 200, times: int = 1) -> None:
-        """The next ``times`` calls of ``method`` answer ``{"ok": false, "error": error}``."""
+    def fail_next(
+        self, method: str, error: str, *, status: int = 200, times: int = 1, after: int = 0
+    ) -> None:
+        """The next ``times`` calls of ``method`` answer ``{"ok": false, "error": error}``.
+
+        ``after`` calls go through as usual first (``after=1``: the second call fails). For
+        ``"response_url"`` the failure is the HTTP ``status`` (500 for 200) with ``error`` as
+        its body, as Slack answers a response URL.
+        """
+        self._script[method].extend(None for _ in range(after))
         self._script[method].extend(_Scripted(status, error) for _ in range(times))
 
     def rate_limit_next(self, method: str, retry_after: float = 1, *, times: int = 1) -> None:
@@ -206,6 +216,11 @@ class FakeSlack:
         self._script[method].extend(
             _Scripted(429, "ratelimited", retry_after=value) for _ in range(times)
         )
+
+    def _scripted(self, method: str) -> _Scripted | None:
+        """The scripted answer to this call of ``method``; None to answer it as usual."""
+        script = self._script[method]
+        return script.popleft() if script else None
 
     def calls_to(self, method: str) -> list[Call]:
         return [call for call in self.calls if call.method == method]
@@ -394,8 +409,7 @@ class FakeSlack:
         loop = asyncio.get_running_loop()
         self.calls.append(Call(method, request.method, params, token, loop.time()))
         await self._notify()
-        if self._script[method]:
-            step = self._script[method].popleft()
+        if (step := self._scripted(method)) is not None:
             headers = {"Retry-After": step.retry_after} if step.retry_after else None
             return _json({"ok": False, "error": step.error}, status=step.status, headers=headers)
         expected = self.app_token if method == "apps.connections.open" else self.bot_token
@@ -448,6 +462,8 @@ class FakeSlack:
         hook = self._hooks.get(request.match_info["hook"])
         if hook is None:
             return web.Response(status=404, text="invalid_token")
+        if (step := self._scripted("response_url")) is not None:
+            return web.Response(status=step.status if step.status != 200 else 500, text=step.error)
         if hook.uses >= MAX_RESPONSES_PER_URL:
             return web.Response(status=404, text="used_url")
         hook.uses += 1

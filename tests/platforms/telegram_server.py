@@ -12,8 +12,9 @@ It speaks the real protocol: every method is ``POST /bot<token>/<method>`` with 
 (honouring ``offset`` as the real server does); ``release()`` makes every poll return at once.
 ``sendMessage`` checks what Telegram checks: HTML that parses with Telegram's tags only, at
 most 4,096 characters after entity parsing, not empty; the user-visible text and the mentions
-Telegram would find in it are kept in ``tg.delivered``. Faults are scripted per method
-(``fail_next``, ``drop_next``) and every call is recorded with its time, in ``tg.calls``.
+Telegram would find in it (``mentions_in``: none inside code) are kept in ``tg.delivered``.
+Faults are scripted per method (``fail_next``, ``drop_next``) and every call is recorded with
+its time, in ``tg.calls``.
 """
 
 from __future__ import annotations
@@ -47,8 +48,10 @@ _TELEGRAM_TAGS = frozenset(
         "a", "tg-emoji", "code", "pre", "blockquote",
     }
 )  # fmt: skip
-# What Telegram turns into a mention entity in a message's text.
-MENTION = re.compile(r"(?<![\w@])@[A-Za-z0-9_]{3,32}")
+# What Telegram turns into a mention entity in a message's text: an "@" not right after a letter,
+# digit or "_" (after another "@" or punctuation it counts), then a username. On the generous
+# side (2 characters and up, nothing checked after it) so that a test errs towards a mention.
+MENTION = re.compile(r"(?<!\w)@[A-Za-z0-9_]{2,32}")
 _COMMAND = re.compile(r"^/[A-Za-z0-9_]{1,32}(?:@[A-Za-z0-9_]{3,32})?")
 
 
@@ -341,8 +344,8 @@ class FakeTelegram:
             "text": visible,
         }
         mentions = [
-            {"type": "mention", "offset": m.start(), "length": len(m.group())}
-            for m in MENTION.finditer(visible)
+            {"type": "mention", "offset": _units(visible[:start]), "length": _units(name)}
+            for start, name in mentions_in(text, params.get("parse_mode"))
         ]
         if mentions:
             message["entities"] = mentions
@@ -443,32 +446,59 @@ def text_entities(text: str) -> list[dict[str, Any]]:
 def visible_text(html: str) -> str:
     """The text of a ``parse_mode=HTML`` message after entity parsing; ``ValueError`` if
     Telegram would refuse it (a tag it does not know, or tags not closed in order)."""
+    return _parse_html(html).text
+
+
+def mentions_in(text: str, parse_mode: str | None = "HTML") -> list[tuple[int, str]]:
+    """The mentions Telegram would find in a message we send: ``(index, "@name")`` in its
+    visible text. Telegram looks for them in the whole text (formatting does not separate
+    words) but drops those inside code and code blocks; without a parse mode nothing is code."""
+    parsed = _parse_html(text) if parse_mode == "HTML" else _Parsed(text, [])
+    return [
+        (m.start(), m.group())
+        for m in MENTION.finditer(parsed.text)
+        if not any(start < m.end() and m.start() < end for start, end in parsed.code)
+    ]
+
+
+@dataclass(frozen=True, slots=True)
+class _Parsed:
+    text: str
+    code: list[tuple[int, int]]  # spans of ``text`` shown as code (<code>, <pre>)
+
+
+def _parse_html(html: str) -> _Parsed:
     parser = _TelegramHTML()
     parser.feed(html)
     parser.close()
     if parser.stack:
-        raise ValueError(f"can't find end tag corresponding to start tag {parser.stack[-1]}")
-    return "".join(parser.text)
+        raise ValueError(f"can't find end tag corresponding to start tag {parser.stack[-1][0]}")
+    return _Parsed("".join(parser.text), parser.code)
 
 
 class _TelegramHTML(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
-        self.stack: list[str] = []
+        self.stack: list[tuple[str, int]] = []  # open tags and where their text starts
         self.text: list[str] = []
+        self.code: list[tuple[int, int]] = []
+        self._length = 0
 
     def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         if tag not in _TELEGRAM_TAGS:
             raise ValueError(f'unsupported start tag "{tag}"')
-        self.stack.append(tag)
+        self.stack.append((tag, self._length))
 
     def handle_endtag(self, tag: str) -> None:
-        if not self.stack or self.stack[-1] != tag:
+        if not self.stack or self.stack[-1][0] != tag:
             raise ValueError(f'unmatched end tag "{tag}"')
-        self.stack.pop()
+        _, start = self.stack.pop()
+        if tag in ("code", "pre"):
+            self.code.append((start, self._length))
 
     def handle_data(self, data: str) -> None:
         self.text.append(data)
+        self._length += len(data)
 
 
 async def _params(request: web.Request) -> dict[str, Any]:

@@ -22,18 +22,20 @@ from loguru import logger
 
 from adapters.discord.adapter import DiscordAdapter
 from adapters.discord.convert import EDIT_NOTE, TEXT_ONLY_NOTE
-from adapters.discord.format import MESSAGE_LIMIT
+from adapters.discord.format import MESSAGE_LIMIT, discord_messages
 from bot.app import run_bot
 from bot.platforms import configured_adapters
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from core.errors import ConfigurationError, DeliveryError
+from core.gateway import Gateway
 from core.model import (
     ChatMessage,
     ChatRef,
     Completion,
     IncomingMessage,
     Reply,
+    Turn,
     UserRef,
 )
 from core.ports import Outbound
@@ -385,10 +387,126 @@ async def test_a_dead_interaction_token_falls_back_to_the_channel(dc: FakeDiscor
     assert [c.path for c in dc.sent_calls] == [f"/channels/{CHANNEL_ID}/messages"]
 
 
+def _three_parts() -> tuple[str, list[str]]:
+    text = "\n\n".join(f"Part {n}. " + "The kettle is blue and sturdy. " * 50 for n in range(3))
+    parts = discord_messages(text)
+    assert len(parts) == 3
+    return text, parts
+
+
+async def test_a_reply_that_failed_part_way_is_resent_from_the_part_that_failed(
+    dc: FakeDiscord,
+) -> None:
+    text, parts = _three_parts()
+    # A 503 is not retried by discord.py's REST client (500, 502 and 504 are, for ~25 s).
+    dc.fail_next("POST", r"^/channels/\d+/messages$", 503, after=1)
+    message = _message_in(CHANNEL_ID, reply_to="5")
+    async with DiscordAdapter(TOKEN, RecordingSink(), guild_ready_timeout=0.05) as adapter:
+        with pytest.raises(DeliveryError, match="503"):
+            await adapter.send(message, Reply(text))
+        assert [s["content"] for s in dc.sent] == parts[:1]
+        await adapter.send(message, Reply(text))  # the gateway's resend
+    assert [s["content"] for s in dc.sent] == parts  # each part once, in order
+    assert "message_reference" in dc.sent[0]
+    assert all("message_reference" not in s for s in dc.sent[1:])
+
+
+async def test_follow_ups_that_failed_part_way_are_resent_from_the_part_that_failed(
+    dc: FakeDiscord,
+) -> None:
+    text, parts = _three_parts()
+    # Webhook requests are retried on every 5xx: a 4xx fails at once.
+    dc.fail_next("POST", r"^/webhooks/", 403, code=50001, message="Missing Access", after=1)
+    message = _message_in(CHANNEL_ID, interaction_token="tok", application_id=str(APP_ID))
+    async with DiscordAdapter(TOKEN, RecordingSink(), guild_ready_timeout=0.05) as adapter:
+        with pytest.raises(DeliveryError, match="403"):
+            await adapter.send(message, Reply(text))
+        await adapter.send(message, Reply(text))
+    assert [s["content"] for s in dc.sent] == parts
+    assert {c.path for c in dc.sent_calls} == {f"/webhooks/{APP_ID}/tok"}
+
+
+async def test_the_gateways_resend_posts_only_the_parts_not_yet_delivered(
+    dc: FakeDiscord,
+) -> None:
+    text, parts = _three_parts()
+
+    async def pipeline(turn: Turn) -> Reply:
+        return Reply(text)
+
+    dc.fail_next("POST", r"^/channels/\d+/messages$", 503, after=1)
+    async with (
+        Gateway(pipeline, resend_delays=(0.01,)) as gateway,
+        DiscordAdapter(TOKEN, gateway, guild_ready_timeout=0.05),
+    ):
+        await gateway.deliver(_message_in(CHANNEL_ID, reply_to="5"))
+        await dc.wait_for_sent(3)
+        await asyncio.sleep(0.2)  # time for any further resend
+    assert [s["content"] for s in dc.sent] == parts
+    assert gateway.counts["undelivered"] == 1
+
+
 async def test_a_silent_reply_sends_nothing(dc: FakeDiscord) -> None:
     async with DiscordAdapter(TOKEN, RecordingSink(), guild_ready_timeout=0.05) as adapter:
         await adapter.send(_message_in(CHANNEL_ID), Reply("slow down", silent=True))
     assert dc.sent == []
+
+
+# -- slash commands without a reply ---------------------------------------------------------
+
+
+async def test_a_slash_command_nobody_answers_stops_thinking(dc: FakeDiscord) -> None:
+    sink = RecordingSink()  # takes the command and never answers, like a silent refusal
+    async with DiscordAdapter(TOKEN, sink, guild_ready_timeout=0.05, unanswered_command_wait=0.2):
+        interaction_id = await dc.send_slash_command("help", ANNA)
+        await until(lambda: len(sink.delivered) == 1, "delivery")
+        await dc.wait_for(lambda: bool(dc.deleted_originals), 5, "deferral deleted")
+    assert dc.deleted_originals == [f"interaction-token-{interaction_id}"]
+    assert dc.sent == []
+
+
+async def test_a_silently_refused_slash_command_stops_thinking_the_answered_ones_stay(
+    dc: FakeDiscord, make_settings: Callable[..., Settings]
+) -> None:
+    # One command a minute: the second gets "slow down", the third is refused silently.
+    settings = make_settings(rules_first_confidence=0, rate_burst=1, rate_per_minute=1)
+    async with (
+        open_runtime(settings, llm=[ScriptedModel()]) as runtime,
+        DiscordAdapter(
+            TOKEN, runtime.gateway, guild_ready_timeout=0.05, unanswered_command_wait=0.3
+        ),
+    ):
+        first = await dc.send_slash_command("help", ANNA)
+        await dc.wait_for_sent(1)
+        await dc.send_slash_command("help", ANNA)
+        help_text, slow_down = await dc.wait_for_sent(2)
+        silent = await dc.send_slash_command("help", ANNA)
+        await dc.wait_for(lambda: bool(dc.deleted_originals), 5, "deferral deleted")
+        await asyncio.sleep(0.5)  # past the wait for the first two as well
+
+    assert "/reset" in help_text["content"] and "faster" in slow_down["content"]
+    assert dc.sent_calls[0].path == f"/webhooks/{APP_ID}/interaction-token-{first}"
+    assert dc.deleted_originals == [f"interaction-token-{silent}"]
+    assert len(dc.sent) == 2
+
+
+async def test_a_slash_command_whose_turn_outlasts_the_wait_keeps_thinking(
+    dc: FakeDiscord,
+) -> None:
+    async def slow(turn: Turn) -> Reply:
+        await asyncio.sleep(0.5)  # longer than the wait: the typing call shows it runs
+        return Reply("done")
+
+    async with (
+        Gateway(slow) as gateway,
+        DiscordAdapter(TOKEN, gateway, guild_ready_timeout=0.05, unanswered_command_wait=0.1),
+    ):
+        interaction_id = await dc.send_slash_command("help", ANNA)
+        [reply] = await dc.wait_for_sent(1)
+        await asyncio.sleep(0.2)
+    assert reply["content"] == "done"
+    assert dc.sent_calls[0].path == f"/webhooks/{APP_ID}/interaction-token-{interaction_id}"
+    assert dc.deleted_originals == []
 
 
 # -- start-up --------------------------------------------------------------------------------

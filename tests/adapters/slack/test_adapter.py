@@ -20,7 +20,9 @@ import pytest
 from loguru import logger
 
 from adapters.slack import SlackAdapter, SlackDeliveryError
+from adapters.slack.adapter import RESPONSE_URL_MAX_POSTS
 from adapters.slack.convert import TEXT_ONLY_NOTE, BotIdentity, event_to_intake
+from adapters.slack.format import MAX_MESSAGE_CHARS, format_reply
 from bot.http import build_http_app
 from bot.platforms import configured_adapters
 from bot.platforms.slack import build
@@ -39,6 +41,7 @@ from tests.platforms.slack_server import (
 )
 
 ANSWER = "Our shop is open every day from nine in the morning."
+ANN, BEN = "UANN0001", "UBEN0001"
 # Letters only: the output validator checks figures, and these must pass it untouched.
 WORDS = ("alpha", "bravo", "charlie", "delta", "echo", "foxtrot", "golf", "hotel", "india",
          "juliet", "kilo", "lima")  # fmt: skip
@@ -187,6 +190,36 @@ async def test_a_reply_in_the_bots_thread_is_answered_without_a_mention(
         assert bot.model.asked == ["when are you open?", "and on Sundays?"]
 
 
+async def test_in_the_bots_thread_only_the_user_who_addressed_it_is_followed_up(
+    start: Callable[..., Any],
+) -> None:
+    async with start() as bot:
+        first = mention("when are you open?", user=ANN)
+        await bot.event(first)
+        await bot.slack.wait_for_posts(1)
+        thread = first["ts"]
+        # Somebody else talking in the thread is not talking to the bot...
+        await bot.event(channel_message("lunch anyone?", user=BEN, thread_ts=thread))
+        await bot.event(channel_message("and sundays?", user=ANN, thread_ts=thread))
+        posts = await bot.slack.wait_for_posts(2)
+        assert posts[1].thread_ts == thread
+        assert await bot.inbox_rows() == 2
+        # ... until they mention it; then they are followed up too.
+        await bot.event(mention("do you deliver?", user=BEN, thread_ts=thread))
+        await bot.slack.wait_for_posts(3)
+        await bot.event(channel_message("and to Lyon?", user=BEN, thread_ts=thread))
+        await bot.slack.wait_for_posts(4)
+        # Being followed up in one thread says nothing about another.
+        await bot.event(channel_message("hello?", user=ANN, thread_ts="1700000000.000001"))
+        assert len(await bot.settled()) == 4
+        assert bot.model.asked == [
+            "when are you open?",
+            "and sundays?",
+            "do you deliver?",
+            "and to Lyon?",
+        ]
+
+
 async def test_slash_command_help_is_answered_privately_after_an_immediate_ack(
     start: Callable[..., Any],
 ) -> None:
@@ -221,16 +254,22 @@ async def test_commands_mode_answers_the_slash_command_but_not_mentions(
         assert post.text.startswith("Done: we're starting afresh")
 
 
-async def test_a_10000_character_reply_is_split_into_valid_messages_in_order(
-    start: Callable[..., Any],
-) -> None:
+def _long_answer() -> str:
+    """Over 10,000 characters in 24 marked sections, with a code block in the middle."""
     words = WORDS
     paragraphs = [
         f"Section {words[n % 12]}-{words[n // 12]} covers " + " ".join(words * 6) + "."
         for n in range(24)
     ]
     paragraphs.insert(12, "```\n" + "\n".join(f"step {w} <ok> & done" for w in words) + "\n```")
-    long_answer = "\n\n".join(paragraphs)
+    return "\n\n".join(paragraphs)
+
+
+async def test_a_10000_character_reply_is_split_into_valid_messages_in_order(
+    start: Callable[..., Any],
+) -> None:
+    words = WORDS
+    long_answer = _long_answer()
     assert len(long_answer) >= 10_000
     async with start(answer=long_answer) as bot:
         await bot.event(dm("tell me everything"))
@@ -297,6 +336,37 @@ async def test_a_retry_after_over_the_cap_fails_the_send_at_once(
             await bot.adapter.send(_dm_message(bot.adapter.bot, "hi"), Reply("hello"))
         assert refused.value.code == "ratelimited"
         assert time.perf_counter() - started < 1
+
+
+async def test_a_reply_that_fails_part_way_is_resent_from_the_first_unsent_part(
+    start: Callable[..., Any],
+) -> None:
+    expected = format_reply(_long_answer(), MAX_MESSAGE_CHARS)
+    assert len(expected) >= 4
+    async with start(answer=_long_answer()) as bot:
+        bot.slack.fail_next("chat.postMessage", "internal_error", after=1)
+        await bot.event(dm("tell me everything"))
+        # The core sends the reply again 2 s after the failure.
+        await bot.slack.wait_for_posts(len(expected), timeout=10)
+        posts = await bot.settled()
+        assert [p.text for p in posts] == expected  # each part once, in order
+        assert len(bot.slack.calls_to("chat.postMessage")) == len(expected) + 1
+        assert bot.runtime.gateway.counts["undelivered"] == 1
+
+
+async def test_a_command_reply_that_fails_part_way_is_resent_from_the_first_unsent_part(
+    start: Callable[..., Any],
+) -> None:
+    expected = format_reply(_long_answer(), MAX_MESSAGE_CHARS)
+    # Every part fits the URL's five posts, as long as none is posted twice.
+    assert 3 <= len(expected) <= RESPONSE_URL_MAX_POSTS
+    async with start(answer=_long_answer()) as bot:
+        bot.slack.fail_next("response_url", "internal_error", after=1)
+        await bot.command("tell me everything", channel_id=CHANNEL)
+        await bot.slack.wait_for_posts(len(expected), timeout=10)
+        posts = await bot.settled()
+        assert [p.text for p in posts] == expected
+        assert {p.method for p in posts} == {"response_url"}
 
 
 @pytest.mark.parametrize("code", ["channel_not_found", "not_in_channel", "is_archived"])

@@ -79,15 +79,34 @@ def test_a_channel_message_without_a_mention_is_ignored() -> None:
     assert event_to_intake(event("channel_message"), BOT) is None
 
 
+THREAD = ("C0LAN2Q65", "1712345700.000200")
+ASKER = "U061F7AUR"  # wrote the mention that started THREAD, and thread_reply
+
+
 def test_a_thread_reply_is_answered_only_in_a_thread_the_bot_is_in() -> None:
     reply = event("thread_reply")
     assert event_to_intake(reply, BOT) is None
-    joined = {("C0LAN2Q65", "1712345700.000200")}
-    converted = event_to_intake(reply, BOT, bot_threads=joined)
+    followed = {(*THREAD, ASKER)}
+    converted = event_to_intake(reply, BOT, followed=followed)
     assert isinstance(converted, IncomingMessage)
     assert converted.chat == message("app_mention").chat
     # ... and never in commands-only mode.
-    assert event_to_intake(reply, BOT, group_replies="commands", bot_threads=joined) is None
+    assert event_to_intake(reply, BOT, group_replies="commands", followed=followed) is None
+
+
+def test_in_a_thread_the_bot_follows_up_only_with_the_user_who_addressed_it() -> None:
+    followed = {(*THREAD, ASKER)}
+    others = {**event("thread_reply"), "user": "U0G9QF9C6"}
+    assert event_to_intake(others, BOT, followed=followed) is None
+    # Followed up in this thread says nothing about the same user in another thread.
+    elsewhere = {**event("thread_reply"), "thread_ts": "1712340000.000100"}
+    assert event_to_intake(elsewhere, BOT, followed=followed) is None
+    # Someone else who mentions the bot in the thread is answered (by the app_mention).
+    mentioned = {**event("mention_in_thread"), "user": "U0G9QF9C6"}
+    converted = event_to_intake(mentioned, BOT, followed=followed)
+    assert isinstance(converted, IncomingMessage)
+    assert converted.chat == message("app_mention").chat
+    assert converted.user.user_id == "U0G9QF9C6"
 
 
 def test_a_thread_started_by_the_bot_counts_as_its_thread() -> None:
@@ -97,7 +116,7 @@ def test_a_thread_started_by_the_bot_counts_as_its_thread() -> None:
 
 def test_a_thread_reply_that_mentions_the_bot_is_left_to_its_app_mention_event() -> None:
     reply = {**event("thread_reply"), "text": f"<@{BOT.user_id}> and returns?"}
-    assert event_to_intake(reply, BOT, bot_threads={("C0LAN2Q65", "1712345700.000200")}) is None
+    assert event_to_intake(reply, BOT, followed={(*THREAD, ASKER)}) is None
 
 
 def test_commands_mode_ignores_mentions() -> None:

@@ -16,19 +16,27 @@ from typing import Any
 
 import httpx
 import pytest
+from loguru import logger
 
 from adapters.telegram import TelegramAdapter
-from adapters.telegram.adapter import SECRET_HEADER, WEBHOOK_PATH
+from adapters.telegram.adapter import SECRET_HEADER, WEBHOOK_PATH, RetryPolicy
 from adapters.telegram.convert import TEXT_ONLY
-from adapters.telegram.format import MAX_MESSAGE_LENGTH, telegram_length
+from adapters.telegram.format import MAX_MESSAGE_LENGTH, WORD_JOINER, telegram_length
 from bot.http import build_http_app
 from bot.platforms.telegram import build
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from core.errors import ConfigurationError, DeliveryError
-from core.model import ChatMessage, Completion, Reply, UserRef
+from core.logref import pseudonym
+from core.model import ChatMessage, Completion, IncomingMessage, Reply, UserRef
 from tests.fakes import message
-from tests.platforms.telegram_server import GROUP_ID, MENTION, FakeTelegram, visible_text
+from tests.platforms.telegram_server import (
+    GROUP_ID,
+    MENTION,
+    FakeTelegram,
+    mentions_in,
+    visible_text,
+)
 
 WEBHOOK_SECRET = "webhook-secret-0123456789abcdef"
 ANN, BOB = 111222333, 444555666
@@ -44,7 +52,10 @@ LONG_ANSWER = "\n\n".join(
 )
 HOSTILE_ANSWER = (
     "Thanks @everyone! Ask @shop_admin. <b>Opening hours <script>alert(1)</script> "
-    '<a href="tg://user?id=1">you</a> *are Monday to **Friday, 9:00 to 18:00.'
+    '<a href="tg://user?id=1">you</a> *are Monday to **Friday, 9:00 to 18:00.\n'
+    # Mentions the markdown hides until the markers are gone, or glued to another "@".
+    "Ask _@shop_admin_, __@shop_owner__ or @@shop_staff, **@xy_admin**, "
+    "[@shop_boss](tg://user?id=1), @*shop_clerk*."
 )
 
 
@@ -174,6 +185,25 @@ async def test_help_as_a_native_command_is_answered_and_commands_are_registered(
     assert all(c["description"] for c in tg.commands)
 
 
+async def test_in_a_group_only_our_commands_or_ones_addressed_to_us_are_answered(
+    tg: FakeTelegram, settings_for: Callable[..., Settings]
+) -> None:
+    model = ScriptedModel()
+    async with running(settings_for(), model) as _:
+        tg.push_group_text(ANN, "/stats")  # another bot's command
+        tg.push_group_text(ANN, "/weather Paris")
+        addressed = tg.push_group_text(BOB, f"/stats@{tg.bot_username}")
+        ours = tg.push_group_text(BOB, "/help")
+        sent = await tg.wait_for_sent(2)
+    assert [s["reply_parameters"]["message_id"] for s in sent] == [
+        addressed["message"]["message_id"],
+        ours["message"]["message_id"],
+    ]
+    assert shown(sent[0]) == "I don't know the command /stats. Type /help to see what I can do."
+    assert "/reset" in shown(sent[1])
+    assert len(tg.sent) == 2 and model.prompts == []
+
+
 async def test_a_10000_character_reply_arrives_as_valid_messages_in_order(
     tg: FakeTelegram, settings_for: Callable[..., Settings]
 ) -> None:
@@ -203,10 +233,15 @@ async def test_hostile_model_output_is_delivered_harmlessly(
         sent = await tg.wait_for_sent(1)
     html = sent[0]["text"]
     text = shown(sent[0])  # Telegram accepted the HTML
-    assert re.findall(r"<(\w+)", html) == []  # none of the model's tags became markup
+    # None of the model's tags became markup; only its markdown did.
+    assert set(re.findall(r"<(\w+)", html)) == {"b", "i"}
     assert "<script>alert(1)</script>" in text and "<b>Opening hours" in text
+    assert "[@" in text and "](tg://user?id=1)" in text  # a link only as text
     assert MENTION.findall(text) == []  # nobody is pinged
+    assert mentions_in(html) == []
     assert tg.delivered[0].get("entities") is None
+    for name in ("everyone", "shop_admin", "shop_owner", "shop_staff", "xy_admin", "shop_boss"):
+        assert f"@{WORD_JOINER}{name}" in text  # still reads as written
 
 
 async def test_a_429_is_retried_after_its_retry_after(
@@ -400,6 +435,22 @@ async def test_html_telegram_refuses_still_goes_out_as_plain_text(tg: FakeTelegr
     ]
 
 
+async def test_the_plain_text_fallback_pings_nobody_even_from_code(tg: FakeTelegram) -> None:
+    # Without a parse mode code is plain text, and Telegram finds mentions in it.
+    incoming = message("hi", user=str(ANN), platform="telegram")
+    answer = "Ask `@shop_admin`:\n```\n@everyone please help\n```\nor mail help@shop.example"
+    tg.fail_next("sendMessage", 400, "Bad Request: can't parse entities: unsupported tag")
+    async with adapter_alone(tg) as adapter:
+        await adapter.send(incoming, Reply(answer))
+    [sent] = tg.sent
+    assert "parse_mode" not in sent
+    assert MENTION.findall(sent["text"]) == []
+    assert tg.delivered[0].get("entities") is None
+    assert sent["text"].replace(WORD_JOINER, "") == (
+        "Ask @shop_admin:\n@everyone please help\nor mail help@shop.example"
+    )
+
+
 async def test_a_group_upgraded_to_a_supergroup_gets_the_reply_at_its_new_id(
     tg: FakeTelegram,
 ) -> None:
@@ -433,6 +484,71 @@ async def test_a_rejected_token_stops_start_up_naming_the_variable(
             pass
     assert caught.value.variable == "TELEGRAM_BOT_TOKEN"
     assert "not-the-right-token" not in str(caught.value)
+
+
+class _FlakySink:
+    """Stores messages, but fails the first ``failures`` tries and every try of ``poison``."""
+
+    def __init__(self, failures: int = 0, poison: str | None = None) -> None:
+        self.failures = failures
+        self.poison = poison
+        self.tries: list[str] = []
+        self.stored: list[IncomingMessage] = []
+        self._more = asyncio.Event()
+
+    def connect(self, platform: str, outbound: Any) -> None:
+        pass
+
+    async def deliver(self, message: IncomingMessage) -> None:
+        self.tries.append(message.text)
+        if len(self.tries) <= self.failures or message.text == self.poison:
+            raise RuntimeError(f"database is locked while storing {message.text!r}")
+        self.stored.append(message)
+        self._more.set()
+
+    async def wait_for_stored(self, n: int) -> None:
+        async with asyncio.timeout(5):
+            while len(self.stored) < n:
+                await self._more.wait()
+                self._more.clear()
+
+
+QUICK_INTAKE = RetryPolicy(intake_attempts=3, intake_backoff=0.01)
+
+
+async def test_a_polled_update_whose_intake_fails_is_tried_again(tg: FakeTelegram) -> None:
+    sink = _FlakySink(failures=2)
+    async with TelegramAdapter(tg.token, sink, base_url=tg.base_url, retry=QUICK_INTAKE):
+        tg.push_private_text(ANN, "when do you open?")
+        tg.push_private_text(ANN, "and where are you?")
+        await sink.wait_for_stored(2)
+    assert [m.text for m in sink.stored] == ["when do you open?", "and where are you?"]
+    assert sink.tries == ["when do you open?"] * 3 + ["and where are you?"]
+
+
+async def test_an_update_that_never_goes_in_is_skipped_after_a_few_tries_and_logged(
+    tg: FakeTelegram,
+) -> None:
+    sink = _FlakySink(poison="my card number is 4111")
+    lines: list[str] = []
+    handler = logger.add(lambda m: lines.append(str(m)), level="DEBUG", format="{message}")
+    try:
+        async with TelegramAdapter(tg.token, sink, base_url=tg.base_url, retry=QUICK_INTAKE):
+            poison = tg.push_group_text(
+                ANN, f"@{tg.bot_username} my card number is 4111", message_id=987654321
+            )
+            later = tg.push_private_text(BOB, "when do you open?")
+            await sink.wait_for_stored(1)
+    finally:
+        logger.remove(handler)
+    assert sink.tries == ["my card number is 4111"] * 3 + ["when do you open?"]
+    assert tg.calls_to("getUpdates")[-1].params["offset"] == later["update_id"] + 1
+    [skipped] = [line for line in lines if "skipped" in line]
+    assert pseudonym(f"telegram:{GROUP_ID}:") in skipped and "RuntimeError" in skipped
+    logged = "".join(lines)
+    assert "4111" not in logged and "card" not in logged
+    assert str(ANN) not in logged and str(GROUP_ID) not in logged
+    assert str(poison["message"]["message_id"]) not in logged
 
 
 class _QuietSink:

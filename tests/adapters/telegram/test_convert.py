@@ -14,6 +14,7 @@ from telegram import Update
 from adapters.telegram.convert import (
     JUST_MENTIONED,
     NO_EDITS,
+    OUR_COMMANDS,
     TEXT_ONLY,
     Accept,
     BotIdentity,
@@ -108,6 +109,41 @@ def test_group_commands_for_this_bot_are_taken_and_for_others_ignored() -> None:
     assert decide(update("group_command_other_bot"), BOT) == Ignore("another bot's command")
 
 
+def command_update(text: str, *, group: bool = True) -> Update:
+    """``text`` as a command, in the group or in Ann's private chat."""
+    data = payload("group_command_plain" if group else "private_command_start")
+    data["message"]["text"] = text
+    length = len(text.split(maxsplit=1)[0])
+    data["message"]["entities"] = [{"offset": 0, "length": length, "type": "bot_command"}]
+    return Update.de_json(data, None)
+
+
+@pytest.mark.parametrize("text", ["/stats", "/settings now", "/Weather", "/ban @someone"])
+def test_a_bare_group_command_that_is_not_ours_is_left_to_the_other_bots(text: str) -> None:
+    # Several bots share a group; "/stats" with no addressee is most likely for another one.
+    assert decide(command_update(text), BOT) == Ignore("not our command")
+    assert decide(command_update(text), BOT, commands_only=True) == Ignore("not our command")
+
+
+@pytest.mark.parametrize("name", ["start", "help", "reset", "forget", "human", "HELP"])
+def test_a_bare_group_command_of_ours_is_taken(name: str) -> None:
+    decision = decide(command_update(f"/{name} please"), BOT)
+    assert isinstance(decision, Accept), decision
+    assert decision.message.command == Command(name.lower(), "please")
+
+
+def test_an_unknown_command_addressed_to_the_bot_or_in_private_is_taken() -> None:
+    # The core answers it ("unknown command"): it was clearly meant for this bot.
+    for update_, expected in [
+        (command_update("/stats@BastionTestBot today"), Command("stats", "today")),
+        (command_update("/stats@bastiontestbot"), Command("stats")),
+        (command_update("/stats today", group=False), Command("stats", "today")),
+    ]:
+        decision = decide(update_, BOT)
+        assert isinstance(decision, Accept), decision
+        assert decision.message.command == expected
+
+
 def test_commands_only_mode_answers_commands_in_groups_but_everything_in_private() -> None:
     assert decide(update("group_mention"), BOT, commands_only=True) == Ignore("not a command")
     assert decide(update("group_reply_to_bot"), BOT, commands_only=True) == Ignore("not a command")
@@ -183,3 +219,5 @@ def test_the_registered_commands_are_the_cores_and_valid_for_telegram() -> None:
         assert 3 <= len(description) <= 256
     without = dict(bot_commands(handoff_enabled=False))
     assert without["human"] == HUMAN_UNAVAILABLE
+    # A bare group command is taken exactly when it is one of these.
+    assert {name for name, _ in commands} == OUR_COMMANDS

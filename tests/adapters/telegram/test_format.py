@@ -17,7 +17,7 @@ from adapters.telegram.format import (
     size_bound,
     telegram_length,
 )
-from tests.platforms.telegram_server import MENTION, visible_text
+from tests.platforms.telegram_server import MENTION, mentions_in, visible_text
 
 
 def telegram_would_accept(html: str) -> str:
@@ -83,14 +83,91 @@ def test_mentions_are_defused_but_email_addresses_are_left_alone() -> None:
     assert plain_text("<@everyone>") == f"&lt;@{WORD_JOINER}everyone&gt;"
 
 
+@pytest.mark.parametrize(
+    ("markdown", "shown"),
+    [
+        ("Ask _@shop_admin_", "Ask @shop_admin"),
+        ("__@shop_admin__", "@shop_admin"),
+        ("@@shop_admin", "@@shop_admin"),
+        ("**@shop_admin**", "@shop_admin"),
+        ("*@shop_admin* now", "@shop_admin now"),
+        ("x _@shop_admin_", "x @shop_admin"),
+        ("# @shop_admin", "@shop_admin"),
+        ("@**shop_admin**", "@shop_admin"),
+        ("@_shop_ admin", "@shop admin"),
+        ("[@shop_admin](tg://user?id=1)", "[@shop_admin](tg://user?id=1)"),
+        ("mail@@shop_admin", "mail@@shop_admin"),
+        ("`a@`shop_admin", "a@shop_admin"),
+        ("`@`__shop_admin__", "@shop_admin"),
+    ],
+)
+def test_no_mention_survives_the_markup_around_it(markdown: str, shown: str) -> None:
+    # Mentions are found in the text as shown, after the markers are gone: "_@x_" is "@x".
+    rendered = render(markdown)
+    text = telegram_would_accept(rendered.html)
+    assert mentions_in(rendered.html) == []
+    assert mentions_in(rendered.unformatted, parse_mode=None) == []
+    assert text.replace(WORD_JOINER, "") == shown
+
+
+@pytest.mark.parametrize(
+    ("markdown", "html"),
+    [
+        ("use `@property` here", "use <code>@property</code> here"),
+        ("`mail me@example.com`", "<code>mail me@example.com</code>"),
+        (
+            "```python\n@dataclass\nclass Order: ...\n```",
+            '<pre><code class="language-python">@dataclass\nclass Order: ...</code></pre>',
+        ),
+        ("```\nping @shop_admin\n```", "<pre>ping @shop_admin</pre>"),
+    ],
+)
+def test_code_is_left_exactly_as_written(markdown: str, html: str) -> None:
+    # Telegram finds no mentions inside code, and an invisible character would break a copy.
+    rendered = render(markdown)
+    assert rendered.html == html
+    assert mentions_in(rendered.html) == []
+
+
+def test_the_unformatted_fallback_defuses_code_too() -> None:
+    # Sent without a parse mode, code is plain text where Telegram does find mentions.
+    rendered = render("Use `@shop_admin`:\n```\n@everyone look\n```\nmail a@shop.example")
+    assert MENTION.findall(rendered.plain)  # the code in the HTML version is untouched
+    assert MENTION.findall(rendered.unformatted) == []
+    assert rendered.unformatted.replace(WORD_JOINER, "") == rendered.plain
+    assert "a@shop.example" in rendered.unformatted
+    assert telegram_length(rendered.unformatted) <= size_bound(
+        "Use `@shop_admin`:\n```\n@everyone look\n```\nmail a@shop.example"
+    )
+
+
 def test_any_mix_of_markers_renders_to_html_telegram_accepts() -> None:
-    pieces = ["*", "**", "_", "__", "`", "```", "<b>", "</i>", "&", "@x_y", "a", " ", "\n", "#"]
+    pieces = [
+        "*",
+        "**",
+        "_",
+        "__",
+        "`",
+        "```",
+        "<b>",
+        "</i>",
+        "&",
+        "@x_y",
+        "@",
+        "a",
+        " ",
+        "\n",
+        "#",
+    ]
     rng = random.Random(7)
     for _ in range(2000):
         text = "".join(rng.choice(pieces) for _ in range(rng.randint(1, 14)))
         rendered = render(text)
         assert telegram_would_accept(rendered.html) == rendered.plain, text
         assert rendered.length <= size_bound(text), text
+        assert telegram_length(rendered.unformatted) <= size_bound(text), text
+        assert mentions_in(rendered.html) == [], text
+        assert mentions_in(rendered.unformatted, parse_mode=None) == [], text
 
 
 def test_a_long_reply_splits_into_messages_that_each_fit_and_parse_in_order() -> None:
