@@ -187,6 +187,7 @@ async def open_runtime(
                 max_per_conversation=settings.max_backlog_per_conversation,
                 typing_interval=settings.typing_interval_seconds,
                 max_replays=settings.max_replays,
+                push_platforms=settings.platforms_configured(),
             )
         )
         GatewayCollector(gateway).register(registry)

@@ -299,6 +299,15 @@ class Settings(BaseSettings):
             raise ValueError("SYSTEM_PROMPT alone is longer than CONTEXT_BUDGET_TOKENS allows")
         return self
 
+    def platforms_configured(self) -> frozenset[str]:
+        """The chat platforms whose adapter starts (their credentials are set)."""
+        tokens = {
+            "telegram": self.telegram_bot_token,
+            "discord": self.discord_bot_token,
+            "slack": self.slack_bot_token,
+        }
+        return frozenset(name for name, token in tokens.items() if token is not None)
+
     @property
     def telegram_webhook_on(self) -> bool:
         return self.telegram_bot_token is not None and self.telegram_mode == "webhook"

@@ -98,6 +98,7 @@ class Gateway:
         typing_interval: float = 4.0,
         max_replays: int = 3,
         resend_delays: tuple[float, ...] = RESEND_DELAYS,
+        push_platforms: frozenset[str] = frozenset(),
     ) -> None:
         if workers < 1:
             raise ValueError("workers must be at least 1")
@@ -111,8 +112,12 @@ class Gateway:
         self._resend_delays = resend_delays
         self._lanes: FairLanes[_Job] = FairLanes(max_backlog, max_per_conversation)
         self._outbound: dict[str, Outbound] = {}
-        # Replayed replies for a platform whose adapter has not connected yet.
-        self._unsent: dict[str, list[_Job]] = {}
+        # Platforms whose adapter will ``connect`` (Telegram...): their replays wait for it, so
+        # a chat's replies go out in order once it can send. Others (web, console) hold replies.
+        self._push = push_platforms
+        self._deferred: dict[str, list[_Job]] = {}
+        # Entries whose caller has its reply but whose ``done`` is not recorded yet.
+        self._settled: set[int] = set()
         self._jobs: dict[int, _Job] = {}  # accepted or replayed, not finished: by entry id
         # Recently accepted message ids, so a platform's retry is known before admission (a
         # retry must not get a "slow down" or "busy" of its own).
@@ -133,7 +138,11 @@ class Gateway:
 
     async def __aenter__(self) -> Gateway:
         self._start()
-        await self.replay()
+        try:
+            await self.replay()
+        except BaseException:
+            await self.__aexit__(None, None, None)
+            raise
         return self
 
     def _start(self) -> None:
@@ -151,8 +160,10 @@ class Gateway:
             task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)
         # Anyone still waiting is told to send again, so the next start must not answer too.
-        told = [job.entry_id for job in jobs if self._settle(job, _restarting())]
-        await self._mark_done(told)
+        told = [job for job in jobs if self._settle(job, _restarting())]
+        await self._discard(told)
+        # Callers who had their answer while the worker was cut short recording it.
+        await self._mark_done(list(self._settled))
         if self._marking:
             _, late = await asyncio.wait(self._marking, timeout=BACKGROUND_GRACE)
             for task in late:
@@ -172,7 +183,9 @@ class Gateway:
     def connect(self, platform: str, outbound: Outbound) -> None:
         """Send ``platform``'s replies (and replays, and typing) through ``outbound``."""
         self._outbound[platform] = outbound
-        for job in self._unsent.pop(platform, []):
+        # The adapter connects before it starts receiving: its chats' lanes are empty, so the
+        # replays go first, in the order they arrived.
+        for job in self._deferred.pop(platform, []):
             self._lanes.put(job.message.chat.key, job, force=True)
 
     async def submit(self, message: IncomingMessage) -> Reply:
@@ -205,10 +218,17 @@ class Gateway:
         self._start()
         entries = [e for e in await self._inbox.unfinished() if e.id not in self._jobs]
         for entry in entries:
+            platform = entry.message.user.platform
+            pushed = platform in self._push
+            if entry.state is InboxState.ANSWERED and not pushed:
+                continue  # held in the inbox until its client collects it
             job = _replayed(entry)
             self._jobs[job.entry_id] = job
             self._recent.put(_dedupe_key(entry.message), entry.id)
-            self._lanes.put(entry.message.chat.key, job, force=True)
+            if pushed and platform not in self._outbound:
+                self._deferred.setdefault(platform, []).append(job)
+            else:
+                self._lanes.put(entry.message.chat.key, job, force=True)
         if entries:
             self.counts["replayed"] += len(entries)
             logger.info("replaying {} messages left unfinished by the last run", len(entries))
@@ -278,6 +298,12 @@ class Gateway:
             except Exception as exc:  # a worker must outlive any one message
                 logger.opt(exception=exc).error("a worker failed on a message")
                 await self._finish(job, _notice(GAVE_UP, TurnOutcome.FAILED), last_try=True)
+            except asyncio.CancelledError as exc:
+                if _cancelled_here():
+                    raise  # shutdown: this worker is being stopped
+                # A library's own cancellation leaked out: it must not take the worker with it.
+                logger.opt(exception=exc).error("a turn was cancelled from inside")
+                await self._finish(job, _notice(GAVE_UP, TurnOutcome.FAILED), last_try=True)
             finally:
                 if not job.resend_pending:
                     self._jobs.pop(job.entry_id, None)
@@ -302,7 +328,7 @@ class Gateway:
         elif self._settle(job, _restarting()):
             # Cut short by shutdown and told to resend. A push platform's message instead
             # stays pending, and the next start answers it.
-            await self._safely(self._inbox.done(job.entry_id))
+            await self._discard([job])
 
     async def _turn(self, job: _Job) -> Reply | None:
         outbound = self._outbound.get(job.message.user.platform)
@@ -326,18 +352,16 @@ class Gateway:
     async def _finish(self, job: _Job, reply: Reply, *, last_try: bool = False) -> None:
         """Hand the reply over: to a waiting caller, or through the platform, or held."""
         if self._settle(job, reply):
+            self._settled.add(job.entry_id)
             await self._safely(self._inbox.done(job.entry_id))
+            self._settled.discard(job.entry_id)
             return
         if job.reply is None:
             # Kept with the message, so a crash before the send resends rather than re-asks.
             # If even this fails the reply still goes out; only that safety net is missing.
             await self._safely(self._inbox.answered(job.entry_id, reply))
-        platform = job.message.user.platform
-        if platform not in self._outbound:
-            if job.replays:  # a replay before its adapter connected: sent on ``connect``
-                job.reply = reply
-                self._unsent.setdefault(platform, []).append(job)
-            return  # otherwise held: the client collects it with ``held_replies``
+        if job.message.user.platform not in self._outbound:
+            return  # held: the client collects it with ``held_replies``
         if reply.silent or await self._send(job.message, reply):
             job.failed_sends = 0
             await self._safely(self._inbox.done(job.entry_id))
@@ -415,13 +439,9 @@ class Gateway:
         self._shutdown_at = asyncio.get_running_loop().time() + grace
         for deadline in self._deadlines:
             deadline.reschedule(self._shutdown_at)
-        told = [
-            job.entry_id
-            for job in self._lanes.take_all_waiting()
-            if self._settle(job, _restarting())
-        ]
+        told = [job for job in self._lanes.take_all_waiting() if self._settle(job, _restarting())]
         if told:
-            self._finish_later(self._mark_done(told), name="told-to-resend")
+            self._finish_later(self._discard(told), name="told-to-resend")
 
     def _finish_later(self, work: Coroutine[Any, Any, object], name: str) -> None:
         """Run ``work`` in the background; unlike a worker, ``__aexit__`` lets it finish."""
@@ -429,17 +449,35 @@ class Gateway:
         self._marking.add(task)
         task.add_done_callback(self._marking.discard)
 
+    async def _discard(self, jobs: list[_Job]) -> None:
+        """Forget entries whose callers were told to send again: the resend is a new message,
+        even with the same message id, and must not meet a duplicate."""
+        for job in jobs:
+            self._recent.pop(_dedupe_key(job.message))
+            await self._safely(self._inbox.discard(job.entry_id))
+
     async def _mark_done(self, entry_ids: list[int]) -> None:
         for entry_id in entry_ids:
             await self._safely(self._inbox.done(entry_id))
 
     async def drain(self, grace: float) -> bool:
-        """Wait up to ``grace`` seconds for running turns; True if none was left behind."""
+        """Wait up to ``grace`` seconds for running turns and notices still being sent.
+
+        True if nothing was left behind. Adapters close after this, so what is still being sent
+        must finish here.
+        """
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + grace
         try:
             await asyncio.wait_for(self._idle.wait(), grace)
         except TimeoutError:
             logger.warning("shutdown grace ran out with {} turns in flight", self._in_flight)
             return False
+        if self._marking:
+            _, late = await asyncio.wait(self._marking, timeout=max(0.0, deadline - loop.time()))
+            if late:
+                logger.warning("shutdown grace ran out with {} notices unsent", len(late))
+                return False
         return True
 
     def metrics(self) -> Mapping[str, float]:
@@ -472,6 +510,9 @@ class EphemeralInbox:
     async def done(self, entry_id: int) -> None:
         return None
 
+    async def discard(self, entry_id: int) -> None:
+        return None
+
     async def unfinished(self) -> list[InboxEntry]:
         return []
 
@@ -482,6 +523,12 @@ class EphemeralInbox:
 def _dedupe_key(message: IncomingMessage) -> str:
     """What makes two deliveries the same message (the inbox's unique key)."""
     return f"{message.user.platform}\x1f{message.chat.key}\x1f{message.message_id}"
+
+
+def _cancelled_here() -> bool:
+    """Whether the running task itself is being cancelled (not a cancellation from inside)."""
+    task = asyncio.current_task()
+    return task is not None and task.cancelling() > 0
 
 
 def _restarting() -> Reply:

@@ -1,10 +1,12 @@
 """A FIFO lane per conversation, served round robin, with one bound on everything waiting.
 
 Each conversation's messages wait in its own lane, in arrival order, and a lane is handed to
-at most one worker at a time, so replies never overtake each other. Lanes with work wait in a
-ring: a worker takes the lane at the front, runs one message, and the lane (if it has more)
-goes to the back. A user with a thousand queued messages therefore gets one turn per round,
-like everybody else, and never delays the others by more than one turn each.
+at most one worker at a time, so replies never overtake each other (one exception: a reply the
+platform refused is tried again later from the back of its lane, see ``core/gateway.py``).
+Lanes with work wait in a ring: a worker takes the lane at the front, runs one message, and
+the lane (if it has more) goes to the back. A user with a thousand queued messages therefore
+gets one turn per round, like everybody else, and never delays the others by more than one
+turn each.
 
 Memory follows the backlog: an idle lane is dropped, and ``put`` refuses past ``max_backlog``
 waiting items, so a spike can never grow memory without bound; and past ``max_per_lane`` in

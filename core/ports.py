@@ -145,6 +145,10 @@ class Inbox(Protocol):
         """The reply reached the user."""
         ...
 
+    async def discard(self, entry_id: int) -> None:
+        """Forget the entry: its sender was told to send the message again."""
+        ...
+
     async def unfinished(self) -> list[InboxEntry]:
         """What a crash left: entries not done, oldest first, each counted as replayed."""
         ...

@@ -50,6 +50,10 @@ async def until(condition: Callable[[], bool]) -> None:
     raise AssertionError("the condition never held")
 
 
+# The platform the tests' messages come from, as a push platform (its adapter connects).
+PUSHED = frozenset({"test"})
+
+
 async def echo(turn: Turn) -> Reply:
     return Reply(f"re: {turn.message.text}")
 
@@ -199,9 +203,9 @@ async def test_unfinished_messages_are_replayed_once_at_the_next_start(
         return Reply(f"re: {turn.message.text}")
 
     outbound = RecordingOutbound()
-    async with Gateway(records, inbox=store) as gateway:  # replays as it starts
-        # The adapter connects after the start: replies made before then wait for it.
-        await until(lambda: gateway.in_flight == 0 and gateway.backlog == 0)
+    async with Gateway(records, inbox=store, push_platforms=PUSHED) as gateway:
+        # Replays of a push platform wait for its adapter to connect, then go out in order.
+        assert gateway.backlog == 0
         gateway.connect("test", outbound)
         await outbound.wait_for(2)
         assert await gateway.replay() == 0  # once only
@@ -239,7 +243,7 @@ async def test_a_message_that_keeps_crashing_gets_an_apology(store: SqliteStore)
         return Reply("never")
 
     outbound = RecordingOutbound()
-    async with Gateway(records, inbox=store, max_replays=3) as gateway:
+    async with Gateway(records, inbox=store, max_replays=3, push_platforms=PUSHED) as gateway:
         gateway.connect("test", outbound)
         await outbound.wait_for(1)
     assert outbound.sent == [("crash me", GAVE_UP)]
@@ -396,7 +400,7 @@ async def test_a_message_arriving_after_the_start_is_not_replayed_too(
         return Reply("ok")
 
     outbound = RecordingOutbound()
-    async with Gateway(records, inbox=store) as gateway:
+    async with Gateway(records, inbox=store, push_platforms=PUSHED) as gateway:
         gateway.connect("test", outbound)
         await gateway.deliver(message("new", user="ann"))
         await gateway.replay()  # a second call finds nothing more to do
@@ -545,7 +549,7 @@ async def test_an_unreadable_inbox_row_does_not_stop_the_start(store: SqliteStor
            VALUES ('test', 'test:x:', 'bad', 'test:x', '{not json', '2026-01-01T00:00:00+00:00')"""
     )
     outbound = RecordingOutbound()
-    async with Gateway(echo, inbox=store) as gateway:
+    async with Gateway(echo, inbox=store, push_platforms=PUSHED) as gateway:
         gateway.connect("test", outbound)
         await outbound.wait_for(1)
         await gateway.drain(grace=5)
@@ -571,3 +575,108 @@ async def test_a_notice_the_platform_is_slow_to_take_does_not_hold_up_intake() -
         assert outbound.sent == []  # still on its way
         outbound.release.set()
     assert outbound.sent == [("too late", SHUTTING_DOWN)]  # and it went out before exit
+
+
+# Found in the second review.
+
+
+async def test_a_cancellation_leaking_from_a_turn_does_not_kill_the_worker() -> None:
+    async def leaks(turn: Turn) -> Reply:
+        if turn.message.text == "leak":
+            raise asyncio.CancelledError  # a library's own cancellation, escaping
+        return Reply("fine")
+
+    async with Gateway(leaks, workers=1) as gateway:
+        leaked = await asyncio.wait_for(gateway.submit(message("leak")), timeout=5)
+        after = await asyncio.wait_for(gateway.submit(message("next", user="other")), timeout=5)
+    assert (leaked.text, after.text) == (GAVE_UP, "fine")
+
+
+async def test_replays_of_one_chat_go_out_in_order_once_the_adapter_connects(
+    store: SqliteStore,
+) -> None:
+    first = message("answered before the crash", user="ann")
+    second = message("asked just before the crash", user="ann")
+    entry = await store.receive(first)
+    await store.answered(entry.entry_id, Reply("first answer"))
+    await store.receive(second)
+    outbound = RecordingOutbound()
+    async with Gateway(echo, inbox=store, push_platforms=PUSHED) as gateway:
+        await asyncio.sleep(0.01)  # the adapter is still starting
+        gateway.connect("test", outbound)
+        await outbound.wait_for(2)
+    assert [reply for _, reply in outbound.sent] == [
+        "first answer",
+        "re: asked just before the crash",
+    ]
+
+
+async def test_held_web_replies_stay_in_the_inbox_and_are_not_queued_again(
+    store: SqliteStore,
+) -> None:
+    web = message("hello", platform="web")
+    entry = await store.receive(web)
+    await store.answered(entry.entry_id, Reply("made before the restart"))
+    async with Gateway(echo, inbox=store) as gateway:
+        assert gateway.backlog == 0 and gateway.in_flight == 0
+        assert [r.text for r in await gateway.held_replies(web.chat)] == [
+            "made before the restart"
+        ]
+
+
+async def test_drain_waits_for_notices_still_being_sent() -> None:
+    outbound = SlowOutbound()
+    async with Gateway(echo) as gateway:
+        gateway.connect("test", outbound)
+        gateway.stop_intake(grace=5)
+        await gateway.deliver(message("too late"))
+        asyncio.get_running_loop().call_later(0.05, outbound.release.set)
+        assert await gateway.drain(grace=5) is True
+        assert outbound.sent == [("too late", SHUTTING_DOWN)]  # before the adapters close
+
+
+async def test_a_caller_told_to_resend_may_reuse_its_message_id(store: SqliteStore) -> None:
+    release = asyncio.Event()
+
+    async def waits(turn: Turn) -> Reply:
+        await release.wait()
+        return Reply(f"re: {turn.message.text}")
+
+    queued = message("queued", user="b", platform="web")
+    async with Gateway(waits, inbox=store, workers=1) as gateway:
+        running = asyncio.create_task(gateway.submit(message("running", user="a")))
+        await until(lambda: gateway.in_flight == 1)
+        told = asyncio.create_task(gateway.submit(queued))
+        await until(lambda: gateway.backlog == 1)
+        gateway.stop_intake(grace=5)
+        release.set()
+        await gateway.drain(grace=5)
+        assert (await told).text == SHUTTING_DOWN
+        await running
+    async with Gateway(waits, inbox=store) as restarted:
+        resent = await asyncio.wait_for(restarted.submit(queued), timeout=5)
+    assert resent.text == "re: queued"
+
+
+class InboxSlowToRecordDone(EphemeralInbox):
+    """The first ``done`` hangs (a busy disk at shutdown); later ones are recorded."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.recorded: list[int] = []
+        self.first = True
+
+    async def done(self, entry_id: int) -> None:
+        if self.first:
+            self.first = False
+            await asyncio.Event().wait()
+        self.recorded.append(entry_id)
+
+
+async def test_an_answer_whose_closing_was_cut_short_is_closed_at_exit() -> None:
+    inbox = InboxSlowToRecordDone()
+    async with Gateway(echo, inbox=inbox) as gateway:
+        reply = await gateway.submit(message("hello"))
+        await until(lambda: gateway.in_flight == 1)  # stuck recording ``done``
+    assert reply.text == "re: hello"
+    assert inbox.recorded == [1]  # closed at exit, so the next start will not answer again

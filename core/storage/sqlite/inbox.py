@@ -87,7 +87,7 @@ async def unfinished(db: aiosqlite.Connection, now: datetime) -> list[InboxEntry
     for row in rows:
         try:
             entries.append(_entry(row))
-        except (ValueError, KeyError, TypeError) as exc:  # JSONDecodeError is a ValueError
+        except Exception as exc:  # any shape of damage: JSON, a missing field, a wrong type
             logger.error("inbox entry {} cannot be read ({}); it is closed", row[0], exc)
             await done(db, int(row[0]), now)
     return sorted(entries, key=lambda entry: entry.id)
@@ -126,6 +126,10 @@ async def purge(db: aiosqlite.Connection, older_than: datetime) -> int:
     )
     await cursor.close()
     return cursor.rowcount
+
+
+async def discard(db: aiosqlite.Connection, entry_id: int) -> None:
+    await db.execute("DELETE FROM inbox WHERE id = ?", (entry_id,))
 
 
 async def forget_user(db: aiosqlite.Connection, user_key: str) -> None:

@@ -383,6 +383,10 @@ class SqliteStore:
         async with self._write_lock:
             await inbox.done(self.db, entry_id, datetime.now(UTC))
 
+    async def discard(self, entry_id: int) -> None:
+        async with self._write_lock:
+            await inbox.discard(self.db, entry_id)
+
     async def unfinished(self) -> list[InboxEntry]:
         async with self._write_lock:
             return await inbox.unfinished(self.db, datetime.now(UTC))

@@ -541,3 +541,19 @@ async def test_purge_also_expires_rows_never_finished_after_the_retention(tmp_pa
         assert await store.purge_inbox(datetime.now(UTC) - timedelta(hours=1)) == 0
         assert await store.purge_inbox(datetime.now(UTC) + timedelta(seconds=1)) == 1
         assert await store.unfinished() == []
+
+
+async def test_a_row_with_a_field_of_the_wrong_type_is_closed_not_fatal(tmp_path: Path) -> None:
+    async with SqliteStore(tmp_path / "odd.db") as store:
+        await store.receive(message("fine"))
+        payload = (
+            '{"id": "x", "user": ["test", "u", ""], "chat": ["test", "u", "", false],'
+            ' "text": 42, "sent_at": "2026-01-01T00:00:00+00:00", "command": null, "extras": {}}'
+        )
+        await store.db.execute(
+            """INSERT INTO inbox (platform, chat_key, message_id, user_key, payload, received_at)
+               VALUES ('test', 'test:u:', 'x', 'test:u', ?, '2026-01-01T00:00:00+00:00')""",
+            (payload,),
+        )
+        assert [e.message.text for e in await store.unfinished()] == ["fine"]
+        assert [e.message.text for e in await store.unfinished()] == ["fine"]
