@@ -55,6 +55,8 @@ class SqliteStore:
         self._write_lock = asyncio.Lock()
         self._resources = AsyncExitStack()
         self._ids: BoundedCache[int] = BoundedCache(max_entries=100_000)
+        # Conversations with an open ticket; this store is their only writer.
+        self._ticketed: set[str] = set()
         self._spend_secret = b""  # read at open (core/storage/sqlite/spend.py)
 
     async def __aenter__(self) -> Self:
@@ -68,11 +70,12 @@ class SqliteStore:
                 await _prepare(db, checkpoint_elsewhere=self._path != MEMORY)
                 await migrate(db)
                 spend_secret = await spend.prepare(db)
+                ticketed = await tickets.chats_with_open_tickets(db)
                 if self._path != MEMORY:
                     await stack.enter_async_context(WalCheckpointer(self._path))
             except (OSError, sqlite3.Error) as exc:
                 raise StorageError(f"cannot open SQLite database {self._path!r}: {exc}") from exc
-            self._db, self._spend_secret = db, spend_secret
+            self._db, self._spend_secret, self._ticketed = db, spend_secret, ticketed
             self._resources = stack.pop_all()
         return self
 
@@ -309,6 +312,7 @@ class SqliteStore:
                        (SELECT 1 FROM tickets t WHERE t.conversation_id = conversations.id)""",
                 conversations,
             )
+        self._ticketed = await tickets.chats_with_open_tickets(self.db)
         # The deleted rows' text still sits in WAL frames until a checkpoint rewrites the file;
         # TRUNCATE empties the WAL, so nothing of the user stays on disk.
         await self._checkpoint_truncate()
@@ -321,7 +325,7 @@ class SqliteStore:
         first_sight = IncomingMessage("", user, chat, "", datetime.now(UTC))
         user_id, conversation_id = await self._ids_for(first_sight)
         async with self._transaction() as db:
-            return await tickets.open_or_existing(
+            ticket = await tickets.open_or_existing(
                 db,
                 user_id=user_id,
                 conversation_id=conversation_id,
@@ -329,8 +333,14 @@ class SqliteStore:
                 transcript=transcript,
                 now=datetime.now(UTC),
             )
+        self._ticketed.add(chat.key)
+        return ticket
 
     async def open_ticket_for(self, chat: ChatRef) -> Ticket | None:
+        # The hand-off gate asks on every turn and almost every answer is "none": the set of
+        # conversations with an open ticket answers that without a query.
+        if chat.key not in self._ticketed:
+            return None
         return await tickets.open_for(self.db, chat.key)
 
     async def open_tickets(self) -> list[Ticket]:
@@ -338,7 +348,10 @@ class SqliteStore:
 
     async def close_ticket(self, ticket_id: int) -> bool:
         async with self._write_lock:
-            return await tickets.close(self.db, ticket_id, datetime.now(UTC))
+            closed = await tickets.close(self.db, ticket_id, datetime.now(UTC))
+            if closed:  # rare: reading the set again is simpler than tracking ticket ids
+                self._ticketed = await tickets.chats_with_open_tickets(self.db)
+        return closed
 
     # Users an admin blocked (core/blocks.py keeps them in memory for the per-message check).
 

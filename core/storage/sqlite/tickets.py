@@ -69,6 +69,15 @@ async def open_for(db: aiosqlite.Connection, chat_key: str) -> Ticket | None:
     return await _first(db, _SELECT + " WHERE c.key = ? AND t.status = 'open'", (chat_key,))
 
 
+async def chats_with_open_tickets(db: aiosqlite.Connection) -> set[str]:
+    """The conversation keys that have an open ticket."""
+    rows = await db.execute_fetchall(
+        """SELECT c.key FROM tickets t JOIN conversations c ON c.id = t.conversation_id
+           WHERE t.status = 'open'"""
+    )
+    return {str(row[0]) for row in rows}
+
+
 async def all_open(db: aiosqlite.Connection) -> list[Ticket]:
     async with db.execute(_SELECT + " WHERE t.status = 'open' ORDER BY t.id") as cursor:
         rows = await cursor.fetchall()

@@ -224,3 +224,20 @@ async def test_a_ticket_survives_a_restart(tmp_path: Path) -> None:
 def _database_bytes(folder: Path) -> bytes:
     """The database file, its WAL and shared memory, as they are on disk right now."""
     return b"".join(p.read_bytes() for p in folder.iterdir() if p.name.startswith("bastion.db"))
+
+
+async def test_the_open_ticket_lookup_follows_opening_closing_forgetting_and_reopening(
+    tmp_path: Path,
+) -> None:
+    alice, chat = UserRef("test", "alice"), ChatRef("test", "alice")
+    async with SqliteStore(tmp_path / "gate.db") as store:
+        assert await store.open_ticket_for(chat) is None
+        ticket = await store.open_ticket(alice, chat, "asked", [])
+        assert (await store.open_ticket_for(chat)) == ticket
+        await store.close_ticket(ticket.id)
+        assert await store.open_ticket_for(chat) is None
+        await store.open_ticket(alice, chat, "again", [])
+    async with SqliteStore(tmp_path / "gate.db") as reopened:  # known again after a restart
+        assert (await reopened.open_ticket_for(chat)) is not None
+        await reopened.forget_user(alice)
+        assert await reopened.open_ticket_for(chat) is None
