@@ -198,7 +198,7 @@ class Gateway:
     async def deliver(self, message: IncomingMessage) -> None:
         """Accept ``message`` from a push platform; returns once it is stored, not answered.
 
-        A refusal ("slow down", "busy") is sent through the platform's ``Outbound`` at once.
+        A refusal ("slow down", "busy") goes out through the platform's ``Outbound``.
         """
         job_or_reply = await self._accept(message, waiting=False)
         if isinstance(job_or_reply, Reply) and not job_or_reply.silent:
