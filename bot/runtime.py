@@ -115,12 +115,7 @@ async def open_runtime(
             cooldown=settings.circuit_cooldown_seconds,
         )
         ladder = FallbackLadder(
-            [
-                LlmRung(
-                    provider, CircuitBreaker(circuit), model=_model_of(settings, provider.name)
-                )
-                for provider in llm
-            ],
+            [LlmRung(provider, CircuitBreaker(circuit)) for provider in llm],
             rules=rules,
             handoff=handoff,
             validator=validator,
@@ -235,13 +230,6 @@ def _budget(settings: Settings, store: SqliteStore, *, handoff_enabled: bool) ->
     )
     ledger = BudgetLedger(store, limits, max_users=settings.rate_max_keys)
     return BudgetStage(ledger, limits, handoff_enabled=handoff_enabled)
-
-
-def _model_of(settings: Settings, provider: str) -> str:
-    """The model a rung calls, so the budgets can price it before any call."""
-    return {"openai": settings.openai_model, "anthropic": settings.anthropic_model}.get(
-        provider, ""
-    )
 
 
 def _answer_version(settings: Settings, llm: Sequence[Provider], kb_version: str) -> str:

@@ -100,8 +100,6 @@ class LadderSettings:
 class LlmRung:
     provider: Provider
     breaker: CircuitBreaker
-    # The model it calls, to price the rung before any call; "" asks the provider, if it says.
-    model: str = ""
 
     @property
     def name(self) -> str:
@@ -109,9 +107,8 @@ class LlmRung:
 
     @property
     def model_name(self) -> str:
-        if self.model or not isinstance(self.provider, NamesItsModel):
-            return self.model
-        return self.provider.model
+        """The model it calls, to price the rung before any call; "" when it does not say."""
+        return self.provider.model if isinstance(self.provider, NamesItsModel) else ""
 
 
 class FallbackLadder:

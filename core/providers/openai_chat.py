@@ -46,6 +46,11 @@ class OpenAIChatProvider:
     def name(self) -> str:
         return self._name
 
+    @property
+    def model(self) -> str:
+        """The configured model (the budgets price a rung by it before any call)."""
+        return self._model
+
     async def __aenter__(self) -> OpenAIChatProvider:
         self._client = openai.AsyncOpenAI(
             api_key=self._api_key,

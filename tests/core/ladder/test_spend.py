@@ -59,6 +59,7 @@ class Llm:
     name: str
     failure: Exception | None = None
     calls: int = 0
+    model: str = ""  # the model it says it calls, as every real provider does
 
     async def complete(self, prompt: Sequence[ChatMessage], user: UserRef) -> Completion:
         self.calls += 1
@@ -66,13 +67,6 @@ class Llm:
             raise self.failure
         # The completion names the model it came from; the ladder prices it by that name.
         return Completion(f"{self.name} says hi", self.name, model="gpt-small", usage=PAID)
-
-
-@dataclass
-class NamedLlm(Llm):
-    """A provider that says which model it calls, as the local one does."""
-
-    model: str = ""
 
 
 @dataclass
@@ -107,7 +101,8 @@ class People:
 
 
 def rung(provider: Llm, model: str = "") -> LlmRung:
-    return LlmRung(provider, CircuitBreaker(CircuitSettings(consecutive_failures=3)), model)
+    provider.model = model
+    return LlmRung(provider, CircuitBreaker(CircuitSettings(consecutive_failures=3)))
 
 
 def ladder(
@@ -192,7 +187,7 @@ async def test_with_a_price_unknown_economy_trusts_the_order_and_takes_the_last_
 
 async def test_a_provider_that_names_its_model_is_priced_by_it() -> None:
     listed = PricingTable({"local": {"*": Price(0, 0)}, "openai": {"gpt-big": Price(2.5, 10)}})
-    local = NamedLlm("local", model="qwen-0.5b")
+    local = Llm("local", model="qwen-0.5b")
     climb = FallbackLadder(
         [rung(Llm("openai"), "gpt-big"), LlmRung(local, CircuitBreaker(CircuitSettings()))],
         rules=None,
