@@ -20,9 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import sys
-import time
 import warnings
 from collections.abc import Callable
 from pathlib import Path
@@ -38,7 +36,7 @@ import discord  # noqa: E402
 from adapters.discord.adapter import gateway_intents  # noqa: E402
 from adapters.discord.convert import message_intake  # noqa: E402
 from adapters.discord.format import discord_messages  # noqa: E402
-from bench.figures import percentile  # noqa: E402
+from bench.figures import micro_line, timed, timed_async  # noqa: E402
 
 PAYLOADS = ROOT / "tests" / "adapters" / "discord" / "payloads"
 BOT_ID = 1183046432911527946
@@ -51,32 +49,6 @@ SHORT_REPLY = (
 LONG_REPLY = "\n\n".join(
     f"Section {n}. " + "The kettle is blue, sturdy and easy to clean. " * 10 for n in range(22)
 )
-
-
-def timed(work: Callable[[], object], rounds: int) -> list[float]:
-    """Microseconds per call, one sample per call."""
-    samples = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        work()
-        samples.append((time.perf_counter() - start) * 1e6)
-    return samples
-
-
-async def timed_async(work: Callable[[], Any], rounds: int) -> list[float]:
-    samples = []
-    for _ in range(rounds):
-        start = time.perf_counter()
-        await work()
-        samples.append((time.perf_counter() - start) * 1e6)
-    return samples
-
-
-def line(label: str, samples: list[float]) -> str:
-    return (
-        f"  {label:<44} median {statistics.median(samples):8.1f} µs   "
-        f"p99 {percentile(samples, 99):8.1f} µs"
-    )
 
 
 def parsed_state() -> Any:
@@ -110,19 +82,19 @@ async def main(rounds: int) -> None:
             return message_intake(message, bot_id=BOT_ID, bot_role_id=bot_role)
 
         kind = name.removeprefix("message_create_").removesuffix(".json")
-        print(line(f"{kind}: discord.py parse + convert", timed(both, rounds)))
-        print(line(f"{kind}: convert alone", timed(ours, rounds)))
+        print(micro_line(f"{kind}: discord.py parse + convert", timed(both, rounds)))
+        print(micro_line(f"{kind}: convert alone", timed(ours, rounds)))
 
     print("formatting (mentions, split, markup)")
     print(
-        line(
+        micro_line(
             f"{len(SHORT_REPLY)}-character reply -> 1 message",
             timed(lambda: discord_messages(SHORT_REPLY), rounds),
         )
     )
     pieces = len(discord_messages(LONG_REPLY))
     print(
-        line(
+        micro_line(
             f"{len(LONG_REPLY)}-character reply -> {pieces} messages",
             timed(lambda: discord_messages(LONG_REPLY), max(1, rounds // 10)),
         )
@@ -146,9 +118,9 @@ async def main(rounds: int) -> None:
             extra = {"reference": reference} if index == 0 else {}
             await channel.send(piece, allowed_mentions=none, **extra)
 
-    print(line("short reply", await timed_async(lambda: send(SHORT_REPLY), rounds)))
+    print(micro_line("short reply", await timed_async(lambda: send(SHORT_REPLY), rounds)))
     print(
-        line(
+        micro_line(
             f"10,000-character reply ({pieces} requests)",
             await timed_async(lambda: send(LONG_REPLY), max(1, rounds // 10)),
         )

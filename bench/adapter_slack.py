@@ -21,9 +21,7 @@ import argparse
 import asyncio
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -33,7 +31,7 @@ from adapters.common.split import split_text
 from adapters.slack import SlackAdapter, SlackConfig
 from adapters.slack.convert import BotIdentity, event_to_intake
 from adapters.slack.format import MAX_MESSAGE_CHARS, format_reply, sent_size
-from bench.figures import percentile
+from bench.figures import micro_line, timed
 from bot.logs import configure_logging
 from core.model import IncomingMessage, Reply
 from core.ports import Outbound
@@ -63,23 +61,6 @@ class NullSink:
         self.delivered += 1
 
 
-def timed(work: Callable[[], Any], runs: int) -> list[float]:
-    """Microseconds per call."""
-    samples = []
-    for _ in range(runs):
-        started = time.perf_counter()
-        work()
-        samples.append((time.perf_counter() - started) * 1e6)
-    return samples
-
-
-def line(label: str, samples_us: list[float]) -> str:
-    return (
-        f"  {label:<44} median {percentile(samples_us, 50):8.1f} µs   "
-        f"p99 {percentile(samples_us, 99):8.1f} µs"
-    )
-
-
 def pure(runs: int) -> None:
     bot = BotIdentity("UBOT0001", "BBOT0001")
     direct, mentioned = dm("where is my order? it was <urgent> & paid"), mention("opening hours?")
@@ -106,7 +87,7 @@ def pure(runs: int) -> None:
     ]
     print("pure conversion (no I/O)")
     for label, work, count in cases:
-        print(line(label, timed(work, count)))
+        print(micro_line(label, timed(work, count)))
 
 
 async def in_process(runs: int) -> None:
@@ -137,9 +118,9 @@ async def in_process(runs: int) -> None:
                 await adapter.send(message, Reply(TYPICAL_REPLY))
                 sends.append((time.perf_counter() - started) * 1e6)
     print("in process (Bolt and Starlette included, no socket)")
-    print(line("HTTP event: signed request -> sink.deliver", intake))
+    print(micro_line("HTTP event: signed request -> sink.deliver", intake))
     print("for scale: with loopback HTTP to the fake Slack")
-    print(line("send: typical reply via chat.postMessage", sends))
+    print(micro_line("send: typical reply via chat.postMessage", sends))
     assert sink.delivered == runs + 1
 
 

@@ -19,10 +19,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
-import statistics
 import sys
 import time
-from collections.abc import Callable
 from functools import partial
 from pathlib import Path
 from typing import Any
@@ -35,7 +33,7 @@ from telegram import Update
 from adapters.common.split import split_text
 from adapters.telegram.convert import BotIdentity, decide
 from adapters.telegram.format import format_reply, render, size_bound
-from bench.figures import percentile
+from bench.figures import micro_line, timed
 
 ROOT = Path(__file__).resolve().parents[1]
 PAYLOADS = ROOT / "tests" / "adapters" / "telegram" / "payloads"
@@ -58,25 +56,6 @@ LONG = "\n\n".join(
 )
 
 
-def timed(work: Callable[[], object], rounds: int) -> list[float]:
-    """Microseconds per call, one sample per call (after a short warm-up)."""
-    for _ in range(min(rounds, 200)):
-        work()
-    samples = []
-    for _ in range(rounds):
-        start = time.perf_counter_ns()
-        work()
-        samples.append((time.perf_counter_ns() - start) / 1000)
-    return samples
-
-
-def line(label: str, samples: list[float]) -> str:
-    return (
-        f"  {label:<44} median {statistics.median(samples):8.1f} µs   "
-        f"p99 {percentile(samples, 99):8.1f} µs"
-    )
-
-
 def intake(rounds: int) -> None:
     print("intake: update JSON -> IncomingMessage (de_json + decide)")
     for name in ("private_text", "group_mention", "group_command_addressed"):
@@ -85,9 +64,9 @@ def intake(rounds: int) -> None:
         def convert(data: dict[str, Any] = data) -> object:
             return decide(Update.de_json(data, None), BOT)
 
-        print(line(name, timed(convert, rounds)))
+        print(micro_line(name, timed(convert, rounds)))
     update = Update.de_json(json.loads((PAYLOADS / "group_mention.json").read_text()), None)
-    print(line("group_mention, decide alone", timed(lambda: decide(update, BOT), rounds)))
+    print(micro_line("group_mention, decide alone", timed(lambda: decide(update, BOT), rounds)))
 
 
 def send_path(rounds: int) -> None:
@@ -98,12 +77,18 @@ def send_path(rounds: int) -> None:
         (f"markdown answer ({len(MARKDOWN)} chars)", MARKDOWN, rounds),
         (f"long answer ({len(LONG)} chars, {messages} messages)", LONG, rounds // 10),
     ):
-        print(line(label, timed(partial(format_reply, text), max(n, 50))))
+        print(micro_line(label, timed(partial(format_reply, text), max(n, 50))))
     # Where the long answer's time goes: the shared splitter, or our rendering.
     chunks = split_text(LONG, 4096, size=size_bound)
     n = max(rounds // 10, 50)
-    print(line("  of which split_text", timed(lambda: split_text(LONG, 4096, size=size_bound), n)))
-    print(line("  of which render (all parts)", timed(lambda: [render(c) for c in chunks], n)))
+    print(
+        micro_line(
+            "  of which split_text", timed(lambda: split_text(LONG, 4096, size=size_bound), n)
+        )
+    )
+    print(
+        micro_line("  of which render (all parts)", timed(lambda: [render(c) for c in chunks], n))
+    )
 
 
 async def full_send(rounds: int) -> None:
@@ -141,7 +126,7 @@ async def full_send(rounds: int) -> None:
                 start = time.perf_counter_ns()
                 await adapter.send(message, Reply(text))
                 samples.append((time.perf_counter_ns() - start) / 1000)
-            print(line(label, samples))
+            print(micro_line(label, samples))
 
 
 def main() -> None:

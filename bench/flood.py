@@ -20,29 +20,18 @@ import random
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.figures import percentile
+from bench.scripted import Scripted
 from bench.unlimited import NO_RATE_LIMITS
 from bot.logs import configure_logging
 from bot.runtime import open_runtime
 from bot.settings import load_settings
-from core.model import ChatMessage, ChatRef, Completion, IncomingMessage, TurnOutcome, UserRef
-
-
-@dataclass
-class Scripted:
-    latency: float
-    name: str = "scripted"
-
-    async def complete(self, prompt: Sequence[ChatMessage], user: UserRef) -> Completion:
-        await asyncio.sleep(self.latency)
-        return Completion("Thanks, here is what I found for you.", self.name)
+from core.model import ChatRef, IncomingMessage, TurnOutcome, UserRef
 
 
 def message(user: str, n: int) -> IncomingMessage:

@@ -25,7 +25,6 @@ import resource
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -33,24 +32,14 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.figures import percentile
+from bench.scripted import Scripted
 from bench.unlimited import NO_RATE_LIMITS
 from bot.logs import configure_logging
 from bot.runtime import open_runtime
 from bot.settings import load_settings
-from core.model import ChatMessage, ChatRef, Completion, IncomingMessage, Reply, UserRef
+from core.model import ChatRef, IncomingMessage, Reply, UserRef
 
 PLATFORM = "bench"
-
-
-@dataclass
-class Scripted:
-    latency: float
-    name: str = "scripted"
-
-    async def complete(self, prompt: Sequence[ChatMessage], user: UserRef) -> Completion:
-        if self.latency:
-            await asyncio.sleep(self.latency)
-        return Completion("Thanks, here is what I found for you.", self.name)
 
 
 @dataclass
