@@ -129,7 +129,10 @@ class ResponseCache:
 
     def get(self, question: str, context_version: str) -> CachedAnswer | None:
         """The cached answer, counting a hit (and what it saved) or a miss."""
-        key = cache_key(question, context_version)
+        return self.get_by_key(cache_key(question, context_version))
+
+    def get_by_key(self, key: str) -> CachedAnswer | None:
+        """``get`` for a key already made with ``cache_key`` (a miss then ``put``s with it)."""
         entry = self._entries.get(key)
         if entry is not None and self._clock() - entry.stored_at >= self._ttl:
             # Expired entries are dropped when met; the LRU bound caps the ones never met again.
@@ -148,7 +151,10 @@ class ResponseCache:
 
     def put(self, question: str, context_version: str, answer: CachedAnswer) -> None:
         """Store (or refresh) an answer, evicting the least recently used entry when full."""
-        self._entries.put(cache_key(question, context_version), _Entry(answer, self._clock()))
+        self.put_by_key(cache_key(question, context_version), answer)
+
+    def put_by_key(self, key: str, answer: CachedAnswer) -> None:
+        self._entries.put(key, _Entry(answer, self._clock()))
         self._stores += 1
 
     def clear(self) -> None:

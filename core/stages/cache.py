@@ -30,7 +30,7 @@ import hashlib
 import re
 from dataclasses import dataclass
 
-from core.cache.response_cache import CachedAnswer, ResponseCache
+from core.cache.response_cache import CachedAnswer, ResponseCache, cache_key
 from core.handoff.handoff import PROVIDER as HANDOFF_PROVIDER
 from core.model import Reply, ReplyKind, Turn, TurnOutcome, Usage
 from core.ports import Next
@@ -45,19 +45,24 @@ _PERSONAL = re.compile(r"[^\s@]+@[^\s@]+\.\w+|\d(?:[\s-]?\d){4,}")
 _NOT_ANSWERERS = frozenset({"", CACHE_PROVIDER, HANDOFF_PROVIDER})
 
 
-def bypass_reason(turn: Turn) -> str | None:
+def bypass_reason(turn: Turn) -> str | None:  # noqa: PLR0911 (a return per reason reads best)
     """Why ``turn`` must not touch the cache, or ``None`` when it may."""
+    # Ordered so the counters name the most telling reason when several apply; the regex comes
+    # last, so it only ever reads a short text (on a long one without spaces it is quadratic).
     text = turn.message.text
-    # Ordered so the counters name the most telling reason when several apply.
-    checks = (
-        ("command", turn.message.command is not None),
-        ("facts", bool(turn.facts)),
-        ("history", bool(turn.history)),
-        ("empty", not text.strip()),
-        ("too_long", len(text) > MAX_QUESTION_CHARS),
-        ("personal_data", _PERSONAL.search(text) is not None),
-    )
-    return next((reason for reason, applies in checks if applies), None)
+    if turn.message.command is not None:
+        return "command"
+    if turn.facts:
+        return "facts"
+    if turn.history:
+        return "history"
+    if not text.strip():
+        return "empty"
+    if len(text) > MAX_QUESTION_CHARS:
+        return "too_long"
+    if _PERSONAL.search(text):
+        return "personal_data"
+    return None
 
 
 def is_storable(reply: Reply) -> bool:
@@ -93,8 +98,9 @@ class CacheStage:
         if reason is not None:
             self.counters.bypassed[reason] = self.counters.bypassed.get(reason, 0) + 1
             return await call_next(turn)
-        context = self._context_for(turn)
-        cached = self._cache.get(turn.message.text, context)
+        # Normalising and hashing the question once serves both the look-up and the store.
+        key = cache_key(turn.message.text, self._context_for(turn))
+        cached = self._cache.get_by_key(key)
         if cached is not None:
             return Reply(
                 cached.text,
@@ -108,7 +114,7 @@ class CacheStage:
         reply = await call_next(turn)
         if is_storable(reply):
             answer = CachedAnswer(reply.text, reply.provider, reply.model, reply.usage)
-            self._cache.put(turn.message.text, context, answer)
+            self._cache.put_by_key(key, answer)
         else:
             self.counters.not_stored += 1
         return reply
