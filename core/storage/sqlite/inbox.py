@@ -15,7 +15,6 @@ from typing import Any
 import aiosqlite
 from loguru import logger
 
-from core.commands import parse_command
 from core.model import (
     ChatRef,
     Command,
@@ -176,14 +175,18 @@ def load_message(payload: str) -> IncomingMessage:
     data = json.loads(payload)
     platform, user_id, display_name = data["user"]
     chat_platform, chat_id, thread_id, is_group = data["chat"]
-    command = data["command"]
+    command, text = data["command"], data["text"]
+    if not isinstance(text, str):
+        raise TypeError("the stored text is not a string")
     return IncomingMessage(
         message_id=data["id"],
         user=UserRef(platform, user_id, display_name),
         chat=ChatRef(chat_platform, chat_id, thread_id, is_group),
-        text=data["text"],
+        text=text,
         sent_at=datetime.fromisoformat(data["sent_at"]),
-        command=Command(*command) if command else parse_command(data["text"]),
+        # As the adapter decided: text it kept from being a command (a group message not
+        # addressed to the bot) must not become one on a replay.
+        command=Command(*command) if command else None,
         extras=data["extras"],
         replayed=True,
     )
