@@ -178,7 +178,7 @@ def _day(year: int | None, month: int, day: int) -> Day | None:
     return Day(year, month, day)
 
 
-def find_days(text: str, *, day_first: bool = True) -> list[Found[Day]]:
+def find_days(text: str, *, day_first: bool) -> list[Found[Day]]:
     """Every calendar date in ``text``; "03/11/2026" is read day first unless told otherwise."""
     found: list[Found[Day]] = []
     for match in _NUMERIC_DATE.finditer(text):
@@ -200,9 +200,9 @@ def find_days(text: str, *, day_first: bool = True) -> list[Found[Day]]:
     return found
 
 
-def parse_day(value: str) -> Day | None:
-    """A fact's value as a date, if the whole value is one date."""
-    found = find_days(value.strip())
+def parse_day(value: str, *, day_first: bool) -> Day | None:
+    """A fact's value as a date, if the whole value is one date (read as replies are)."""
+    found = find_days(value.strip(), day_first=day_first)
     if len(found) == 1 and found[0].start == 0 and found[0].end == len(value.strip()):
         return found[0].value
     return None

@@ -57,7 +57,7 @@ class FactFigures:
     others: tuple[str, ...] = ()
 
     @classmethod
-    def of(cls, facts: Mapping[str, str]) -> FactFigures:
+    def of(cls, facts: Mapping[str, str], *, day_first: bool) -> FactFigures:
         money: dict[str, Money] = {}
         days: dict[str, Day] = {}
         others: list[str] = []
@@ -66,7 +66,7 @@ class FactFigures:
             if amount is not None:
                 money[name] = amount
                 continue
-            day = parse_day(value)
+            day = parse_day(value, day_first=day_first)
             if day is not None:
                 days[name] = day
             elif len(value.strip()) >= 4:

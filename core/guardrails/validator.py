@@ -138,7 +138,7 @@ class OutputValidator:
                 redacted.append(hit.reason)
         if to_blank:
             text = _blank(text, to_blank)
-        figures = FactFigures.of(turn.facts)
+        figures = FactFigures.of(turn.facts, day_first=self._rules.day_first)
         problem = self._figures.check(
             text,
             figures,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
@@ -158,7 +159,19 @@ def test_money_notations_normalise(text: str, currency: str | None, value: str) 
     "text", ["2026-11-03", "3 November 2026", "November 3, 2026", "Nov 3rd, 2026", "03/11/2026"]
 )
 def test_date_notations_normalise(text: str) -> None:
-    assert find_days(text)[0].value == Day(2026, 11, 3)
+    assert find_days(text, day_first=True)[0].value == Day(2026, 11, 3)
+
+
+async def test_with_month_first_dates_a_fact_and_the_reply_quoting_it_read_alike() -> None:
+    rules = dataclasses.replace(validator_rules(), day_first=False)
+    checker = OutputValidator(rules, reference_texts=(), secrets=[], max_chars=4000)
+    facts = {"refund_date": "03/11/2026"}
+    reply = "Your refund date is 03/11/2026."
+    assert await checker.validate(reply, turn(facts=facts)) == reply
+
+
+def validator_rules() -> ValidatorRules:
+    return load_validator_rules(RULES_PATH)
 
 
 # ------------------------------------------------------------------ personal data
