@@ -34,7 +34,7 @@ class PricingTable:
 
     def price(self, provider: str, model: str, usage: Usage) -> Usage:
         """``usage`` with its cost filled in (0 and one warning for a model not in the table)."""
-        price = self._lookup(provider, model)
+        price = self.price_of(provider, model)
         if price is None:
             if f"{provider}/{model}" not in self._warned:
                 self._warned.add(f"{provider}/{model}")
@@ -49,9 +49,6 @@ class PricingTable:
         For comparing models before any call (the budgets pick the cheapest); says nothing in
         the log, since not knowing is an answer here.
         """
-        return self._lookup(provider, model)
-
-    def _lookup(self, provider: str, model: str) -> Price | None:
         models = self._prices.get(provider, {})
         # "gpt-4o-mini-2024-07-18" and "claude-haiku-4-5-20251001" are priced by their base
         # name; only a date or "-latest" is stripped, so "gpt-4.1-nano" never passes as "gpt-4.1".

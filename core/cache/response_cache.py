@@ -104,11 +104,8 @@ class ResponseCache:
         ttl_seconds: float,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        if max_entries < 1:
-            raise ValueError("max_entries must be at least 1")
         if ttl_seconds <= 0:
             raise ValueError("ttl_seconds must be positive")
-        self._max = max_entries
         self._ttl = ttl_seconds
         self._clock = clock
         self._entries: BoundedCache[_Entry] = BoundedCache(max_entries)
@@ -122,10 +119,6 @@ class ResponseCache:
 
     def __len__(self) -> int:
         return len(self._entries)
-
-    @property
-    def max_entries(self) -> int:
-        return self._max
 
     def get(self, question: str, context_version: str) -> CachedAnswer | None:
         """The cached answer, counting a hit (and what it saved) or a miss."""

@@ -95,7 +95,6 @@ def plan_context(
     reply_reserve: int,
     keep_recent: int,
     counter: TokenCounter,
-    summarize: bool = True,
 ) -> ContextPlan:
     """The prompt for one turn within ``budget - reply_reserve`` tokens, and what was trimmed.
 
@@ -112,9 +111,7 @@ def plan_context(
             system_cost + current_cost + PROMPT_OVERHEAD_TOKENS, budget - reply_reserve
         )
     room = available - system_cost - current_cost
-    keep, marker, marker_cost, total_history = _choose_history(
-        history, room, keep_recent, counter, summarize
-    )
+    keep, marker, marker_cost, total_history = _choose_history(history, room, keep_recent, counter)
 
     messages: list[ChatMessage] = []
     if system_text:
@@ -186,10 +183,10 @@ def _choose_history(
     room: int,
     keep_recent: int,
     counter: TokenCounter,
-    summarize: bool,
 ) -> tuple[list[bool], str, int, int]:
     """Which history messages fit in ``room`` tokens, the omission marker and its cost, and
     what the whole history would have cost."""
+    summarize = True  # an omission marker, unless there turns out to be no room for one
     count = len(history)
     keep = [False] * count
     costs = [m.tokens + MESSAGE_OVERHEAD_TOKENS for m in history]

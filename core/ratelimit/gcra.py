@@ -101,22 +101,11 @@ class Gcra:
         self._tats.put(key, new_tat)
         return ALLOWED
 
-    def peek(self, key: str, *, cost: float = 1.0, rate_scale: float = 1.0) -> Decision:
-        """What ``check`` would answer now, without consuming anything.
-
-        With a clock that never goes back, a ``check`` of the same request right after an
-        allowing ``peek`` also allows: waiting only ever adds allowance.
-        """
-        retry_after, _ = self.plan(key, cost=cost, rate_scale=rate_scale)
-        if retry_after > 0.0:
-            return Decision(allowed=False, retry_after=retry_after)
-        return ALLOWED
-
     def commit(self, key: str, tat: float) -> None:
         """Consume what an allowing ``plan`` worked out; only valid with nothing in between.
 
-        ``peek`` then ``check`` works the schedule out twice; ``plan`` then ``commit`` once,
-        which is what a gate asking several limits before spending from any of them wants.
+        A gate asking several limits before spending from any of them plans each, then
+        commits all: the schedule is worked out once.
         """
         self._tats.put(key, tat)
 

@@ -85,15 +85,6 @@ def test_refused_requests_do_not_consume_allowance() -> None:
     assert limiter.check("u1").allowed
 
 
-def test_peek_answers_like_check_without_consuming() -> None:
-    clock = ManualClock()
-    limiter = Gcra(rate_per_second=1, burst=2, max_keys=100, clock=clock)
-    for _ in range(10):
-        assert limiter.peek("u1").allowed
-    assert allowed_in_a_row(limiter) == 2
-    assert limiter.peek("u1") == limiter.check("u1")
-
-
 def test_a_plan_consumes_nothing_until_it_is_committed() -> None:
     clock = ManualClock()
     limiter = Gcra(rate_per_second=1, burst=2, max_keys=100, clock=clock)
