@@ -10,9 +10,6 @@ from prometheus_client.registry import Collector
 
 from core.gateway import Gateway
 
-# Intake events that only grow, by the name the gateway counts them under.
-_EVENTS = ("busy", "duplicates", "replayed", "undelivered")
-
 
 class GatewayCollector(Collector):
     """Backlog and turns in flight (gauges), and intake events (counters)."""
@@ -24,7 +21,8 @@ class GatewayCollector(Collector):
         registry.register(self)
 
     def collect(self) -> Iterator[Metric]:
-        values = self._gateway.metrics()
+        gateway = self._gateway
+        values = gateway.metrics()
         yield GaugeMetricFamily(
             "bastion_queue_backlog",
             "Accepted messages waiting for a worker.",
@@ -39,6 +37,6 @@ class GatewayCollector(Collector):
             "replayed: unfinished at start; undelivered: a reply a platform did not take.",
             labels=["event"],
         )
-        for name in _EVENTS:
-            events.add_metric([name], values[name])
+        for name, count in gateway.counts.items():
+            events.add_metric([name], count)
         yield events

@@ -89,6 +89,17 @@ class GuardrailCollector(Collector):
             for name in _BUDGET_EVENTS:
                 budget.add_metric([name], values[name])
             yield budget
+            yield GaugeMetricFamily(
+                "bastion_budget_users_in_memory",
+                "Users whose spend the budget ledger holds (bounded; evicted ones are re-read).",
+                value=values["users_in_memory"],
+            )
+            yield CounterMetricFamily(
+                "bastion_budget_storage_reads",
+                "Users' spend read from storage: first sight, or after an eviction. Climbing "
+                "steadily means the ledger holds too few users.",
+                value=values["storage_reads"],
+            )
         if self._context is not None:
             yield CounterMetricFamily(
                 "bastion_context_trimmed_tokens",
