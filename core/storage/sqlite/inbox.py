@@ -30,6 +30,11 @@ from core.model import (
 )
 
 
+# Finished: the text goes, the ids stay (to spot a late duplicate) until the purge.
+_DONE = """UPDATE inbox SET state = 'done', payload = '', reply = NULL, finished_at = ?
+           WHERE id = ?"""
+
+
 async def receive(db: aiosqlite.Connection, message: IncomingMessage, now: datetime) -> Received:
     """Insert ``message`` as pending, or find the row an earlier delivery of it left."""
     key = (message.user.platform, message.chat.key, message.message_id)
@@ -65,11 +70,7 @@ async def answered(db: aiosqlite.Connection, entry_id: int, reply: Reply) -> Non
 
 async def done(db: aiosqlite.Connection, entry_id: int, now: datetime) -> None:
     """The reply was sent: drop the text, keep the ids for duplicate detection."""
-    await db.execute(
-        """UPDATE inbox SET state = 'done', payload = '', reply = NULL, finished_at = ?
-           WHERE id = ?""",
-        (now.isoformat(), entry_id),
-    )
+    await db.execute(_DONE, (now.isoformat(), entry_id))
 
 
 async def unfinished(db: aiosqlite.Connection, now: datetime) -> list[InboxEntry]:
@@ -102,11 +103,7 @@ async def held(db: aiosqlite.Connection, chat_key: str, now: datetime) -> list[R
         (chat_key,),
     ) as cursor:
         rows = list(await cursor.fetchall())
-    await db.executemany(
-        """UPDATE inbox SET state = 'done', payload = '', reply = NULL, finished_at = ?
-           WHERE id = ?""",
-        [(now.isoformat(), int(row[0])) for row in rows],
-    )
+    await db.executemany(_DONE, [(now.isoformat(), int(row[0])) for row in rows])
     return [load_reply(str(reply)) for _, reply in rows]
 
 
