@@ -29,7 +29,6 @@ from core.model import (
     UserRef,
 )
 
-
 # Finished: the text goes, the ids stay (to spot a late duplicate) until the purge.
 _DONE = """UPDATE inbox SET state = 'done', payload = '', reply = NULL, finished_at = ?
            WHERE id = ?"""
