@@ -101,6 +101,11 @@ class Usage:
     output_tokens: int = 0
     cost_usd: float = 0.0
 
+    @property
+    def is_free(self) -> bool:
+        """Nothing was used: no tokens and no cost (the rules, the cache, a command)."""
+        return not (self.input_tokens or self.output_tokens or self.cost_usd)
+
 
 @dataclass(frozen=True, slots=True)
 class Reply:

@@ -122,7 +122,7 @@ class BudgetLedger:
 
     def add(self, user: UserRef, usage: Usage) -> None:
         """Count what a reply to ``user`` cost (see the counting rule above)."""
-        if not (usage.input_tokens or usage.output_tokens or usage.cost_usd):
+        if usage.is_free:
             return
         now = self._clock()
         day, month = period_start(Period.DAY, now), period_start(Period.MONTH, now)

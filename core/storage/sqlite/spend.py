@@ -73,9 +73,9 @@ def utc_day(moment: datetime) -> str:
 
 async def add(db: aiosqlite.Connection, ref: str, usage: Usage, at: datetime) -> None:
     """Count ``usage`` for the user ``ref`` on the UTC day of ``at``; nothing if it is zero."""
-    tokens = usage.input_tokens + usage.output_tokens
-    if not (tokens or usage.cost_usd):
+    if usage.is_free:
         return
+    tokens = usage.input_tokens + usage.output_tokens
     await db.execute(
         """INSERT INTO spend (user_ref, day, tokens, cost_usd) VALUES (?, ?, ?, ?)
            ON CONFLICT (user_ref, day) DO UPDATE

@@ -162,7 +162,7 @@ class SqliteStore:
         """
         user, chat, usage = message.user, message.chat, reply.usage
         now = datetime.now(UTC)
-        costly = bool(usage.input_tokens or usage.output_tokens or usage.cost_usd)
+        costly = not usage.is_free
         # A free reply (rules, cache, commands) has no spend to add: one statement, no
         # transaction, saving the BEGIN and COMMIT round trips on most turns.
         guard = self._transaction() if costly else self._locked()
