@@ -23,13 +23,14 @@ import binascii
 import math
 import re
 import time
-from collections import OrderedDict, deque
+from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 
 from loguru import logger
 from rapidfuzz import fuzz
 
+from core.cache.lru import BoundedCache
 from core.guardrails.rules import Reason
 from core.logref import pseudonym
 from core.model import Reply, Turn
@@ -201,15 +202,14 @@ class InputScreen:
     ) -> None:
         if repeat_threshold < 2:
             raise ValueError("repeat_threshold must be at least 2")
-        if max_users < 1 or per_user_memory < 1:
-            raise ValueError("max_users and per_user_memory must be at least 1")
+        if per_user_memory < 1:
+            raise ValueError("per_user_memory must be at least 1")
         self._window = window_seconds
         self._threshold = repeat_threshold
         self._similarity = similarity
         self._per_user = per_user_memory
-        self._max_users = max_users
         self._clock = clock
-        self._recent: OrderedDict[str, deque[tuple[float, str]]] = OrderedDict()
+        self._recent: BoundedCache[deque[tuple[float, str]]] = BoundedCache(max_users)
 
     def screen(self, text: str, user_key: str) -> Screening:
         """Flags and score for ``text`` from ``user_key``; also remembers it for repetition."""
@@ -230,11 +230,7 @@ class InputScreen:
         recent = self._recent.get(user_key)
         if recent is None:
             recent = deque(maxlen=self._per_user)
-            self._recent[user_key] = recent
-            if len(self._recent) > self._max_users:
-                self._recent.popitem(last=False)
-        else:
-            self._recent.move_to_end(user_key)
+            self._recent.put(user_key, recent)
         while recent and now - recent[0][0] > self._window:
             recent.popleft()
         alike = sum(
@@ -258,12 +254,10 @@ class RiskLedger:
     ) -> None:
         if half_life_seconds <= 0:
             raise ValueError("half_life_seconds must be positive")
-        if max_users < 1:
-            raise ValueError("max_users must be at least 1")
         self._half_life = half_life_seconds
-        self._max = max_users
         self._clock = clock
-        self._scores: OrderedDict[str, tuple[float, float]] = OrderedDict()
+        # (risk, when it was recorded); bounded, least recently recorded or read dropped first.
+        self._scores: BoundedCache[tuple[float, float]] = BoundedCache(max_users)
 
     def __len__(self) -> int:
         return len(self._scores)
@@ -274,10 +268,7 @@ class RiskLedger:
             return self.risk(user_key)
         now = self._clock()
         risk = self._decayed(user_key, now) + score
-        self._scores[user_key] = (risk, now)
-        self._scores.move_to_end(user_key)
-        while len(self._scores) > self._max:
-            self._scores.popitem(last=False)
+        self._scores.put(user_key, (risk, now))
         return risk
 
     def risk(self, user_key: str) -> float:
