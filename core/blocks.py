@@ -7,21 +7,15 @@ A block is the only thing that shuts a user out: a risk score alone only slows t
 
 from __future__ import annotations
 
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Protocol
 
 from loguru import logger
 
+from core.clock import WallClock, utc_now
 from core.logref import pseudonym
 from core.ratelimit.risk import UNBLOCKED_RISK, RiskRecorder
-
-WallClock = Callable[[], datetime]
-
-
-def _utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -64,7 +58,7 @@ class BlockList:
         store: BlockStore,
         *,
         risk: RiskRecorder | None = None,
-        now: WallClock = _utc_now,
+        now: WallClock = utc_now,
     ) -> None:
         self._store = store
         self._risk = risk

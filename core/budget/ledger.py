@@ -14,21 +14,15 @@ counting it in memory as well would count it twice.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 
 from core.budget.limits import BudgetLimits, Scope
 from core.budget.periods import Period, period_start
 from core.budget.source import SpendSource, Spent
 from core.cache.lru import BoundedCache
+from core.clock import WallClock, utc_now
 from core.model import Usage, UserRef
-
-Clock = Callable[[], datetime]
-
-
-def utc_now() -> datetime:
-    return datetime.now(UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +84,7 @@ class BudgetLedger:
         limits: BudgetLimits,
         *,
         max_users: int = 100_000,
-        clock: Clock = utc_now,
+        clock: WallClock = utc_now,
     ) -> None:
         self._source = source
         self._limits = limits

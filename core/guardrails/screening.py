@@ -24,19 +24,19 @@ import math
 import re
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 from loguru import logger
 from rapidfuzz import fuzz
 
 from core.cache.lru import BoundedCache
+from core.clock import Clock
 from core.guardrails.rules import Reason
 from core.logref import pseudonym
 from core.model import Reply, Turn
 from core.ports import Next
 
-Clock = Callable[[], float]
 _LN2 = math.log(2)
 
 IGNORE_INSTRUCTIONS = "injection.ignore_instructions"

@@ -16,7 +16,8 @@ import time
 from collections.abc import Callable
 
 from core.cache.lru import BoundedCache
-from core.ratelimit.gcra import ALLOWED, Clock, Decision, Gcra, Limit
+from core.clock import Clock
+from core.ratelimit.gcra import ALLOWED, Decision, Gcra, Limit
 
 # A decayed risk halves forever and never reaches zero, yet any scale below 1 takes a whole
 # message off a burst. Under 1% of the limit, it counts as gone.

@@ -24,13 +24,11 @@ from __future__ import annotations
 
 import math
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
 
 from core.cache.lru import BoundedCache
-
-Clock = Callable[[], float]
+from core.clock import Clock
 
 # Float schedules drift by a few ulps after many additions (0.2 * 5 is not exactly 1.0); a
 # microsecond of slack keeps "exactly on time" allowed without being a measurable leniency.
