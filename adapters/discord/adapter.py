@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from datetime import UTC, datetime
 from types import TracebackType
 from typing import Any, Self
@@ -20,8 +20,8 @@ from discord import app_commands
 from loguru import logger
 from starlette.routing import BaseRoute
 
+from adapters.common.notes import NOTE_INTERVAL_SECONDS, note_throttle
 from adapters.common.progress import SentParts
-from adapters.discord.commands import SLASH_COMMANDS
 from adapters.discord.convert import (
     PLATFORM,
     GroupReplies,
@@ -37,6 +37,7 @@ from core.errors import ConfigurationError, DeliveryError
 from core.logref import pseudonym
 from core.model import IncomingMessage, Reply
 from core.ports import PushSink
+from core.stages.commands import command_menu
 
 # A 429 asking for a longer wait than this fails the send instead of holding a worker; the
 # gateway then keeps the reply and tries again (after 2, 10 and 60 s, then at the next start).
@@ -47,8 +48,7 @@ MAX_RATE_LIMIT_WAIT = 60.0
 # "thinking…" is deleted (see ``on_slash_command``).
 UNANSWERED_COMMAND_WAIT = 15.0
 # Notes ("I can read text only") at most once per DM channel in this many seconds.
-NOTE_COOLDOWN = 60.0
-_NOTE_MEMORY = 10_000
+NOTE_COOLDOWN = NOTE_INTERVAL_SECONDS
 # A gateway loop that ran this long before failing counts as healthy: the pause starts over.
 _HEALTHY_RUN = 60.0
 _MAX_RESTART_PAUSE = 60.0
@@ -80,6 +80,7 @@ class DiscordAdapter:
         *,
         guild_ids: Sequence[int] = (),
         group_replies: GroupReplies = "addressed",
+        handoff_enabled: bool = True,
         ready_timeout: float = 30.0,
         guild_ready_timeout: float = 2.0,
         note_cooldown: float = NOTE_COOLDOWN,
@@ -89,10 +90,10 @@ class DiscordAdapter:
         self._sink = sink
         self._guild_ids = tuple(guild_ids)
         self._group_replies: GroupReplies = group_replies
+        self._handoff_enabled = handoff_enabled
         self._ready_timeout = ready_timeout
         self._guild_ready_timeout = guild_ready_timeout
-        self._note_cooldown = note_cooldown
-        self._noted: dict[int, float] = {}
+        self._notes = note_throttle(note_cooldown)
         self._unanswered_command_wait = unanswered_command_wait
         # Deferred slash commands with no sign of a reply yet, by interaction id: None until
         # the core took the command, then the timer that deletes the "thinking…".
@@ -326,13 +327,8 @@ class DiscordAdapter:
             timer.cancel()
 
     async def _send_note(self, note: Note) -> None:
-        now = asyncio.get_running_loop().time()
-        last = self._noted.get(note.channel_id)
-        if last is not None and now - last < self._note_cooldown:
+        if not self._notes.should_notify(str(note.channel_id)):
             return
-        if len(self._noted) >= _NOTE_MEMORY:
-            self._noted = {k: t for k, t in self._noted.items() if now - t < self._note_cooldown}
-        self._noted[note.channel_id] = now
         channel = self.client.get_partial_messageable(note.channel_id)
         reference = discord.MessageReference(
             message_id=note.message_id, channel_id=note.channel_id, fail_if_not_exists=False
@@ -346,27 +342,20 @@ class DiscordAdapter:
 
     async def send(self, message: IncomingMessage, reply: Reply) -> None:
         """Post ``reply``: as interaction follow-ups for a slash command, else in the channel."""
-        if reply.silent:
-            return
         await self._reply_coming(message)
         pieces = discord_messages(reply.text)
         if not pieces:
             logger.warning("discord: an empty reply was not sent")
             return
-        # A resend of a reply that failed part-way starts after the parts already posted.
-        done = min(self._sent_parts.already(message), len(pieces))
         try:
-            if done < len(pieces) and followup_usable(message, datetime.now(UTC)):
-                done = await self._send_followups(message, pieces, done)
-            if done < len(pieces):
-                await self._send_to_channel(message, pieces, done)
+            # A resend of a reply that failed part-way starts after the parts already posted.
+            await self._sent_parts.send(message, pieces, self._poster(message))
         except discord.RateLimited as exc:
             raise DeliveryError(
                 f"Discord asked to wait {exc.retry_after:.0f} s, longer than we hold a reply"
             ) from exc
         except discord.HTTPException as exc:
             raise DeliveryError(f"Discord refused the reply: {_reason(exc)}") from exc
-        self._sent_parts.finished(message)
 
     async def typing(self, message: IncomingMessage) -> None:
         await self._reply_coming(message)  # the turn runs: its reply, or an apology, follows
@@ -374,50 +363,49 @@ class DiscordAdapter:
             return  # a deferred slash command already shows "Bastion is thinking…"
         await self._channel(message).typing()  # one indicator; the gateway repeats the call
 
-    async def _send_followups(
-        self, message: IncomingMessage, pieces: list[str], start: int
-    ) -> int:
-        """Post ``pieces[start:]`` as follow-ups to the interaction, recording each one.
-
-        Returns how many of ``pieces`` are out: all, or those before the token died.
-        """
-        extras = message.extras
-        webhook = discord.Webhook.partial(
-            int(extras["application_id"]), str(extras["interaction_token"]), client=self.client
+    def _poster(self, message: IncomingMessage) -> Callable[[int, str], Awaitable[None]]:
+        """Posts one piece of the reply to ``message``: as a follow-up to its slash command
+        while the interaction's token works, then (and for a message) in the channel."""
+        webhook = (
+            discord.Webhook.partial(
+                int(message.extras["application_id"]),
+                str(message.extras["interaction_token"]),
+                client=self.client,
+            )
+            if followup_usable(message, datetime.now(UTC))
+            else None
         )
-        for index in range(start, len(pieces)):
-            try:
-                await webhook.send(pieces[index], allowed_mentions=_NO_PINGS, wait=True)
-            except discord.HTTPException as exc:
-                if exc.status not in (401, 404):
-                    raise
-                # The token expired (or the interaction is gone): the channel gets the rest.
-                logger.info("discord: interaction token no longer valid ({})", exc.status)
-                return index
-            self._sent_parts.delivered(message, index + 1)
-        return len(pieces)
 
-    async def _send_to_channel(
-        self, message: IncomingMessage, pieces: list[str], start: int
-    ) -> None:
-        """Post ``pieces[start:]`` in the message's channel, recording each one."""
+        async def post(index: int, piece: str) -> None:
+            nonlocal webhook
+            if webhook is not None:
+                try:
+                    await webhook.send(piece, allowed_mentions=_NO_PINGS, wait=True)
+                    return
+                except discord.HTTPException as exc:
+                    if exc.status not in (401, 404):
+                        raise
+                    # The token expired (or the interaction is gone): the channel gets the rest.
+                    logger.info("discord: interaction token no longer valid ({})", exc.status)
+                    webhook = None
+            await self._post_in_channel(message, index, piece)
+
+        return post
+
+    async def _post_in_channel(self, message: IncomingMessage, index: int, piece: str) -> None:
+        """Post piece ``index`` of a reply in the message's channel."""
         channel = self._channel(message)
         reply_to = message.extras.get("reply_to")
-        reference = (
-            discord.MessageReference(
+        kwargs: dict[str, Any] = {}
+        # Only the first message points at the user's: the rest follow it in order.
+        if index == 0 and reply_to:
+            kwargs["reference"] = discord.MessageReference(
                 message_id=int(reply_to),
                 channel_id=channel.id,
                 guild_id=channel.guild_id,
                 fail_if_not_exists=False,
             )
-            if reply_to
-            else None
-        )
-        for index in range(start, len(pieces)):
-            # Only the first message points at the user's: the rest follow it in order.
-            kwargs: dict[str, Any] = {"reference": reference} if index == 0 and reference else {}
-            await channel.send(pieces[index], allowed_mentions=_NO_PINGS, **kwargs)
-            self._sent_parts.delivered(message, index + 1)
+        await channel.send(piece, allowed_mentions=_NO_PINGS, **kwargs)
 
     def _channel(self, message: IncomingMessage) -> discord.PartialMessageable:
         extras = message.extras
@@ -435,7 +423,9 @@ class _GatewayClient(discord.Client):
         super().__init__(**options)
         self.adapter = adapter
         self.tree = app_commands.CommandTree(self)
-        for name, description in SLASH_COMMANDS.items():
+        # The core's commands, each handed to it as ``Command(name)``: /help picked in Discord
+        # and /help typed on another platform get the same answer.
+        for name, description in command_menu(handoff_enabled=adapter._handoff_enabled):
             self.tree.add_command(
                 app_commands.Command(
                     name=name, description=description, callback=_slash_callback(adapter, name)

@@ -16,15 +16,12 @@ from typing import Literal
 
 import discord
 
+from adapters.common.notes import NO_EDITS, TEXT_ONLY
 from core.commands import parse_command
 from core.model import ChatRef, Command, IncomingMessage, UserRef
 
 PLATFORM = "discord"
 GroupReplies = Literal["addressed", "commands"]
-
-# Notes for what the bot cannot read; sent in DMs only (a guild channel is not told).
-TEXT_ONLY_NOTE = "I can read text only. Please type your question as a message."
-EDIT_NOTE = "I only read new messages. Please send the corrected text as a new message."
 
 # Discord keeps an interaction's token valid for 15 minutes; a follow-up later than that fails,
 # so the reply goes to the channel instead. The margin covers the send itself and clock skew.
@@ -96,7 +93,7 @@ def edit_intake(before: discord.Message, after: discord.Message, *, bot_id: int)
         return Ignored("edit in a guild")
     if before.content == after.content:
         return Ignored("edit without a text change")
-    return Note(EDIT_NOTE, after.channel.id, after.id, "edited message")
+    return Note(NO_EDITS, after.channel.id, after.id, "edited message")
 
 
 def interaction_intake(interaction: discord.Interaction, name: str) -> IncomingMessage:
@@ -160,7 +157,7 @@ def _direct(message: discord.Message) -> Intake:
     text = message.content.strip()
     if not text:
         # A sticker, a file, a voice message, a poll or a forward: nothing the model can read.
-        return Note(TEXT_ONLY_NOTE, message.channel.id, message.id, "no text in a DM")
+        return Note(TEXT_ONLY, message.channel.id, message.id, "no text in a DM")
     return _incoming(message, text, parse_command(text), None)
 
 

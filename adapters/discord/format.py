@@ -16,6 +16,7 @@ from __future__ import annotations
 import re
 
 from adapters.common.split import split_text
+from adapters.common.text import utf16_length
 
 MESSAGE_LIMIT = 2000
 ZWSP = "\u200b"
@@ -48,11 +49,6 @@ def discord_messages(text: str, limit: int = MESSAGE_LIMIT) -> list[str]:
     pieces = split_text(safe, limit - _REPAIR_ROOM, size=size)
     # The repairs fit in the room kept for them.
     return [balance_markup(piece) for piece in pieces if piece.strip()]
-
-
-def utf16_length(text: str) -> int:
-    """Length as JavaScript counts it: characters beyond the BMP (most emoji) count two."""
-    return len(text.encode("utf-16-le")) // 2
 
 
 def balance_markup(piece: str) -> str:

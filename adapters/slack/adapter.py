@@ -20,7 +20,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections import OrderedDict
 from collections.abc import Coroutine, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
@@ -38,6 +37,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
+from adapters.common.notes import note_throttle
 from adapters.common.progress import SentParts
 from adapters.slack.convert import (
     PLATFORM,
@@ -48,12 +48,14 @@ from adapters.slack.convert import (
     TextOnlyNote,
     command_to_message,
     event_to_intake,
+    follow_key,
     reply_target,
 )
 from adapters.slack.errors import SlackDeliveryError, error_code
 from adapters.slack.format import MAX_MESSAGE_CHARS, format_reply
 from adapters.slack.retry import retry_handlers
 from adapters.slack.socket_mode import SocketMode
+from core.cache.lru import BoundedCache
 from core.errors import ConfigurationError, DeliveryError
 from core.logref import pseudonym
 from core.model import IncomingMessage, Reply
@@ -67,8 +69,7 @@ RESPONSE_URL_MAX_POSTS = 5
 TRUNCATED_NOTE = (
     "(This answer is too long for a command reply. Ask me in a direct message to see all of it.)"
 )
-NOTE_INTERVAL_SECONDS = 60.0
-_REMEMBERED = 10_000  # users followed up in threads, and channels recently sent a note
+_FOLLOWED_MEMORY = 10_000  # (channel, thread, user) followed up in threads
 _ERROR_CODE = re.compile(r"[a-z0-9_]{1,64}")
 
 # slack_sdk and Bolt log through the standard library; these loggers keep them at levels where
@@ -115,9 +116,10 @@ class SlackAdapter:
         self._http: AsyncSlackRequestHandler | None = None
         self._stack: AsyncExitStack | None = None
         # (channel, thread_ts, user): who addressed the bot in which thread, followed up there.
-        self._followed = _Recent()
+        # The oldest is forgotten first; that user then mentions the bot again to be answered.
+        self._followed: BoundedCache[bool] = BoundedCache(_FOLLOWED_MEMORY)
         self._sent = SentParts()
-        self._noted: OrderedDict[str, float] = OrderedDict()
+        self._notes = note_throttle()
         self._tasks: set[asyncio.Task[None]] = set()
         self._sdk_logger = _std_logger(_SDK_LOGGER, logging.INFO)
         self._bolt_logger = _std_logger(_BOLT_LOGGER, logging.WARNING)
@@ -240,7 +242,10 @@ class SlackAdapter:
         async def on_event(event: dict[str, Any]) -> None:
             bot = self.bot
             intake = event_to_intake(
-                event, bot, group_replies=config.group_replies, followed=self._followed
+                event,
+                bot,
+                group_replies=config.group_replies,
+                followed=lambda key: self._followed.get(key) is not None,
             )
             if isinstance(intake, IncomingMessage):
                 await self._hand_over(intake)
@@ -304,8 +309,6 @@ class SlackAdapter:
         parts posted before the failure are remembered: when the core sends the same reply
         again, it starts with the first part that did not go out.
         """
-        if reply.silent:
-            return
         client, session = self._client, self._session
         if client is None or session is None:
             raise DeliveryError("the Slack adapter is not running")
@@ -320,13 +323,13 @@ class SlackAdapter:
         if message.chat.is_group and target.thread_ts:
             # The user who addressed the bot in this thread is followed up there, nobody else.
             # Noted before posting: a follow-up can arrive as soon as the first part shows.
-            self._followed.add((target.channel, target.thread_ts, message.user.user_id))
-        sent = self._sent.already(message)
-        for part in parts[sent:]:
+            key = follow_key(target.channel, target.thread_ts, message.user.user_id)
+            self._followed.put(key, True)
+
+        async def post(_index: int, part: str) -> None:
             await self._post(client, target, part)
-            sent += 1
-            self._sent.delivered(message, sent)
-        self._sent.finished(message)
+
+        await self._sent.send(message, parts, post)
 
     async def typing(self, message: IncomingMessage) -> None:
         """Nothing: Slack has no typing indicator for bots.
@@ -376,8 +379,8 @@ class SlackAdapter:
             logger=self._sdk_logger,
             retry_handlers=retry_handlers(self._config.rate_limit_cap),
         )
-        sent = self._sent.already(message)
-        for part in parts[sent:]:
+
+        async def post(_index: int, part: str) -> None:
             try:
                 response = await webhook.send(
                     text=part,
@@ -392,20 +395,13 @@ class SlackAdapter:
                 body = str(response.body or "").strip()
                 code = body if _ERROR_CODE.fullmatch(body) else f"http_{response.status_code}"
                 raise SlackDeliveryError(code)
-            sent += 1
-            self._sent.delivered(message, sent)
-        self._sent.finished(message)
+
+        await self._sent.send(message, parts, post)
 
     async def _note(self, note: TextOnlyNote) -> None:
         """Tell a DM that what was sent cannot be read; once a minute per channel at most."""
-        now = asyncio.get_running_loop().time()
-        last = self._noted.get(note.channel)
-        if last is not None and now - last < NOTE_INTERVAL_SECONDS:
+        if not self._notes.should_notify(note.channel):
             return
-        self._noted[note.channel] = now
-        self._noted.move_to_end(note.channel)
-        while len(self._noted) > _REMEMBERED:
-            self._noted.popitem(last=False)
         client = self._client
         if client is None:
             return
@@ -419,26 +415,6 @@ class SlackAdapter:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
-
-
-class _Recent:
-    """A bounded set of ``(channel, thread_ts, user)``: who is followed up in which thread.
-
-    The oldest is forgotten first; that user then mentions the bot again to be answered.
-    """
-
-    def __init__(self, size: int = _REMEMBERED) -> None:
-        self._items: OrderedDict[tuple[str, str, str], None] = OrderedDict()
-        self._size = size
-
-    def __contains__(self, item: object) -> bool:
-        return item in self._items
-
-    def add(self, item: tuple[str, str, str]) -> None:
-        self._items[item] = None
-        self._items.move_to_end(item)
-        while len(self._items) > self._size:
-            self._items.popitem(last=False)
 
 
 def _log_late_failure(task: asyncio.Task[None]) -> None:

@@ -22,14 +22,14 @@ from __future__ import annotations
 
 import re
 import uuid
-from collections.abc import Container, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Literal
 
 from core.commands import parse_command
 from core.model import ChatRef, Command, IncomingMessage, UserRef
-from core.stages.commands import COMMANDS
+from core.stages.commands import command_menu
 
 PLATFORM = "slack"
 GroupReplies = Literal["addressed", "commands"]
@@ -39,7 +39,7 @@ TEXT_ONLY_NOTE = (
     "Please type your question as a new message."
 )
 # The commands the core answers; anything else after the slash command is a question.
-KNOWN_COMMANDS = frozenset({"start", *COMMANDS})
+KNOWN_COMMANDS = frozenset(name for name, _ in command_menu(handoff_enabled=True))
 # Subtypes that are someone's own words: answered like a plain message.
 _TEXT_SUBTYPES = frozenset({"thread_broadcast"})
 
@@ -83,13 +83,13 @@ def event_to_intake(
     bot: BotIdentity,
     *,
     group_replies: GroupReplies = "addressed",
-    followed: Container[tuple[str, str, str]] = frozenset(),
+    followed: Callable[[str], bool] = lambda _key: False,
 ) -> Intake:
     """What to do with one Events API ``event`` (the inner object of an ``event_callback``).
 
-    ``followed`` holds ``(channel, thread_ts, user)``: a user the bot answered in a thread after
-    they addressed it there. Their later replies in that thread are answered without a mention;
-    anyone else's are not.
+    ``followed`` tells whether a ``follow_key(channel, thread_ts, user)`` is known: a user the
+    bot answered in a thread after they addressed it there. Their later replies in that thread
+    are answered without a mention; anyone else's are not.
     """
     if _from_a_bot(event, bot) or not event.get("channel"):
         return None
@@ -156,6 +156,11 @@ def reply_target(extras: Mapping[str, Any], chat: ChatRef) -> Target:
     return Target(str(channel), thread_ts and str(thread_ts), response_url and str(response_url))
 
 
+def follow_key(channel: str, thread_ts: str, user: str) -> str:
+    """The key under which a user followed up in a thread is remembered (see ``followed``)."""
+    return f"{channel}\x1f{thread_ts}\x1f{user}"
+
+
 def plain_text(text: str) -> str:
     """Slack's wire text as a person reads it: ``<@U1|ann>`` -> ``@ann``, entities decoded."""
     text = _MENTION.sub(lambda m: f"@{m['name'] or m['id']}", text)
@@ -206,7 +211,7 @@ def _direct_message(event: Mapping[str, Any], bot: BotIdentity) -> Intake:
 
 
 def _thread_follow_up(
-    event: Mapping[str, Any], bot: BotIdentity, followed: Container[tuple[str, str, str]]
+    event: Mapping[str, Any], bot: BotIdentity, followed: Callable[[str], bool]
 ) -> Intake:
     """A reply without a mention, in a thread the bot answered its writer in, or started.
 
@@ -221,7 +226,9 @@ def _thread_follow_up(
     raw = str(event.get("text", ""))
     if f"<@{bot.user_id}" in raw:
         return None  # the app_mention event for the same message answers it
-    following = (str(event.get("channel", "")), str(thread_ts), str(event["user"])) in followed
+    following = followed(
+        follow_key(str(event.get("channel", "")), str(thread_ts), str(event["user"]))
+    )
     if not following and event.get("parent_user_id") != bot.user_id:
         return None
     text = _without_mentions_of(bot, raw)

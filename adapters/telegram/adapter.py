@@ -45,6 +45,7 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
+from adapters.common.notes import NOTE_INTERVAL_SECONDS, note_throttle
 from adapters.common.progress import SentParts
 from adapters.telegram.convert import (
     ALLOWED_UPDATES,
@@ -54,7 +55,6 @@ from adapters.telegram.convert import (
     Ignore,
     Note,
     Target,
-    bot_commands,
     conversation_key,
     decide,
     reply_target,
@@ -64,6 +64,7 @@ from core.errors import ConfigurationError, DeliveryError
 from core.logref import pseudonym
 from core.model import IncomingMessage, Reply
 from core.ports import PushSink
+from core.stages.commands import command_menu
 
 WEBHOOK_PATH = "/telegram/webhook"
 SECRET_HEADER = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 (a header name, not a secret)
@@ -116,6 +117,7 @@ class TelegramAdapter:
         handoff_enabled: bool = True,
         poll_timeout: float = POLL_TIMEOUT_SECONDS,
         retry: RetryPolicy | None = None,
+        note_interval: float = NOTE_INTERVAL_SECONDS,
     ) -> None:
         if mode == "webhook" and not (webhook_url and webhook_secret):
             raise ConfigurationError(
@@ -154,6 +156,8 @@ class TelegramAdapter:
         self._tasks: set[asyncio.Task[None]] = set()
         # How many parts of a reply cut off part-way already went out, so a resend skips them.
         self._sent_parts = SentParts()
+        # Notes ("I can read text only") at most once per chat in ``note_interval`` seconds.
+        self._notes = note_throttle(note_interval)
         # Groups upgraded to supergroups while running: old chat id -> new one.
         self._moved: dict[int, int] = {}
 
@@ -215,7 +219,7 @@ class TelegramAdapter:
     async def _register_commands(self) -> None:
         commands = [
             BotCommand(name, description)
-            for name, description in bot_commands(handoff_enabled=self._handoff_enabled)
+            for name, description in command_menu(handoff_enabled=self._handoff_enabled)
         ]
         try:
             await self._call("setMyCommands", lambda: self._bot.set_my_commands(commands))
@@ -381,35 +385,35 @@ class TelegramAdapter:
         match decision:
             case Accept(message):
                 await self._sink.deliver(message)
-            case Note():
-                self._spawn(self._send_note(decision), name="telegram-note")
+            case Note(target=target, reason=reason):
+                if self._notes.should_notify(str(target.chat_id)):
+                    self._spawn(self._send_note(decision), name="telegram-note")
+                else:
+                    logger.debug("telegram: note skipped ({}): this chat had one recently", reason)
             case Ignore(reason):
                 logger.debug("telegram: update ignored ({})", reason)
 
     async def _send_note(self, note: Note) -> None:
         try:
-            await self._send_text(note.target, note.text)
-        except _PartlySent as partly:
-            logger.warning(
-                "telegram: a note ({}) was not delivered: {}", note.reason, partly.error
-            )
+            messages = format_reply(note.text)
+            post = self._poster(note.target, messages)
+            for n, rendered in enumerate(messages):
+                await post(n, rendered)
+        except DeliveryError as error:
+            logger.warning("telegram: a note ({}) was not delivered: {}", note.reason, error)
         except Exception as exc:  # a task of ours: its failure must be seen, not lost
             logger.opt(exception=exc).error("telegram: sending a note failed")
 
     # -- outbound --------------------------------------------------------------------------
 
     async def send(self, message: IncomingMessage, reply: Reply) -> None:
-        if reply.silent:
+        messages = format_reply(reply.text)
+        if not messages:
+            logger.warning("telegram: a reply with nothing visible to send was skipped")
             return
         # The core sends a failed reply again; parts that reached the chat are not repeated.
-        done = self._sent_parts.already(message)
-        try:
-            await self._send_text(reply_target(message), reply.text, skip=done)
-        except _PartlySent as partly:
-            if partly.sent:
-                self._sent_parts.delivered(message, partly.sent)
-            raise partly.error from partly.error.__cause__
-        self._sent_parts.finished(message)
+        post = self._poster(reply_target(message), messages)
+        await self._sent_parts.send(message, messages, post)
 
     async def typing(self, message: IncomingMessage) -> None:
         target = reply_target(message)
@@ -421,30 +425,27 @@ class TelegramAdapter:
         except TelegramError as exc:
             raise DeliveryError(f"telegram typing: {self._reason(exc)}") from exc
 
-    async def _send_text(self, target: Target, text: str, skip: int = 0) -> None:
-        """The parts of ``text`` from ``skip`` on, in order, the first as a reply.
-
-        Raises ``_PartlySent`` (carrying the ``DeliveryError``) when a part is refused.
-        """
-        messages = format_reply(text)
-        if not messages:
-            logger.warning("telegram: a reply with nothing visible to send was skipped")
-            return
-        if skip >= len(messages):
-            skip = 0  # not the reply that was cut off: nothing of this one went out
+    def _poster(
+        self, target: Target, messages: Sequence[Rendered]
+    ) -> Callable[[int, Rendered], Awaitable[None]]:
+        """Sends part ``n`` of ``messages`` to ``target``, the first as a reply; raises
+        ``DeliveryError`` when Telegram refuses it. A group that moved to a new chat id (now or
+        earlier) gets the part, and the ones after it, at its new id."""
         if target.chat_id in self._moved:
             target = Target(self._moved[target.chat_id], None, target.thread_id)
-        for n in range(skip, len(messages)):
+
+        async def post(n: int, rendered: Rendered) -> None:
+            nonlocal target
             reply_to = target.reply_to if n == 0 else None
             try:
-                target = await self._send_one(target, messages[n], reply_to)
+                target = await self._send_one(target, rendered, reply_to)
             except TelegramError as exc:
-                error = DeliveryError(
+                raise DeliveryError(
                     f"telegram refused part {n + 1} of {len(messages)} of a reply: "
                     f"{self._reason(exc)}"
-                )
-                error.__cause__ = exc
-                raise _PartlySent(n, error) from exc
+                ) from exc
+
+        return post
 
     async def _send_one(self, target: Target, rendered: Rendered, reply_to: int | None) -> Target:
         """Send one message; returns the target for the next (a migrated group has a new id)."""
@@ -521,15 +522,6 @@ class TelegramAdapter:
         task = asyncio.create_task(work, name=name)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
-
-
-class _PartlySent(Exception):
-    """A reply's part ``sent`` (counting from 0) was refused; the earlier ones went out."""
-
-    def __init__(self, sent: int, error: DeliveryError) -> None:
-        super().__init__(str(error))
-        self.sent = sent
-        self.error = error
 
 
 def _retry_after(exc: RetryAfter) -> float:

@@ -14,22 +14,21 @@ from dataclasses import dataclass
 
 from telegram import Message, MessageEntity, Update
 
+from adapters.common.notes import NO_EDITS, TEXT_ONLY
 from core.commands import parse_command
 from core.model import ChatRef, Command, IncomingMessage, UserRef
-from core.stages.commands import COMMANDS, HUMAN_UNAVAILABLE
+from core.stages.commands import command_menu
 
 PLATFORM = "telegram"
 # Only what we act on; anything else Telegram would send is not worth the traffic.
 ALLOWED_UPDATES = ("message", "edited_message")
 
-TEXT_ONLY = "I can read text only. Please type your question as a message."
-NO_EDITS = "I only read new messages, not edits. Please send the corrected text as a new message."
 JUST_MENTIONED = "Yes? Write your question in the same message as my name."
 
 _GROUPS = frozenset({"group", "supergroup"})
 # The commands Bastion answers (as registered with ``setMyCommands``). In a group a bare
 # "/name" is taken only if it is one of these: the others are for the group's other bots.
-OUR_COMMANDS = frozenset({"start", *COMMANDS})
+OUR_COMMANDS = frozenset(name for name, _ in command_menu(handoff_enabled=True))
 _SPACES = re.compile(r"[ \t]{2,}")
 # The punctuation that only served to address the bot: "@Bot, ..." or "@Bot: ...".
 _AFTER_MENTION = re.compile(r"^[,:;]?[ \t]*")
@@ -173,14 +172,6 @@ def conversation_key(update: Update) -> str | None:
     if message is None:
         return None
     return _chat_ref(message).key
-
-
-def bot_commands(*, handoff_enabled: bool) -> list[tuple[str, str]]:
-    """``(command, description)`` for ``setMyCommands``: the core's commands, as /help shows."""
-    meanings = {"start": "introduce the bot and what it can do", **COMMANDS}
-    if not handoff_enabled:
-        meanings["human"] = HUMAN_UNAVAILABLE
-    return list(meanings.items())
 
 
 def _incoming(message: Message, text: str, command: Command | None) -> IncomingMessage:

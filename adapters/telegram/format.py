@@ -29,6 +29,7 @@ import re
 from dataclasses import dataclass
 
 from adapters.common.split import split_text
+from adapters.common.text import utf16_length
 
 # Telegram's limit for a message's text, "after entities parsing", in UTF-16 code units.
 MAX_MESSAGE_LENGTH = 4096
@@ -58,7 +59,7 @@ class Rendered:
     @property
     def length(self) -> int:
         """The length Telegram checks against its limit."""
-        return telegram_length(self.plain)
+        return utf16_length(self.plain)
 
     @property
     def unformatted(self) -> str:
@@ -70,18 +71,13 @@ class Rendered:
         return _MENTION_AT.sub("@" + WORD_JOINER, self.plain.replace("@" + WORD_JOINER, "@"))
 
 
-def telegram_length(text: str) -> int:
-    """Length in UTF-16 code units, the unit of Telegram's limits and entity offsets."""
-    return len(text.encode("utf-16-le")) // 2
-
-
 def size_bound(markdown: str) -> int:
     """An upper bound of ``render(markdown).length``, monotone in the text as the splitter needs.
 
     Rendering only removes characters (markers, fences), except the one word joiner an ``@`` may
     get, so the raw length plus one per ``@`` is never below the rendered length.
     """
-    return telegram_length(markdown) + markdown.count("@")
+    return utf16_length(markdown) + markdown.count("@")
 
 
 def format_reply(text: str, limit: int = MAX_MESSAGE_LENGTH) -> list[Rendered]:
@@ -118,11 +114,6 @@ def render(markdown: str) -> Rendered:
             out.text("\n")
         _code_block("\n".join(body), language, out)
     return out.finish()
-
-
-def plain_text(text: str) -> str:
-    """``text`` escaped for HTML and with mentions defused, for messages we write ourselves."""
-    return html.escape(_MENTION_AT.sub("@" + WORD_JOINER, text), quote=False)
 
 
 class _Output:

@@ -1,7 +1,8 @@
 """Which platform adapters run: one module per platform maps the settings to its adapter.
 
-Each ``build`` returns None when the platform's credentials are not set, and imports its SDK
-only when they are, so a deployment without Discord never imports discord.py.
+Each ``build`` returns None unless ``Settings.platforms_configured()`` names its platform (the
+same list the runtime uses), and imports its SDK only when it does, so a deployment without
+Discord never imports discord.py.
 """
 
 from __future__ import annotations

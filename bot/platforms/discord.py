@@ -12,13 +12,17 @@ def build(settings: Settings, sink: PushSink) -> PlatformAdapter | None:
 
     discord.py is imported only here, so a deployment without Discord never loads it.
     """
-    if settings.discord_bot_token is None:
+    if "discord" not in settings.platforms_configured():
         return None
+    token = settings.discord_bot_token
+    assert token is not None  # what "configured" means
     from adapters.discord.adapter import DiscordAdapter
 
     return DiscordAdapter(
-        settings.discord_bot_token.get_secret_value(),
+        token.get_secret_value(),
         sink,
         guild_ids=settings.discord_guild_ids,
         group_replies=settings.group_replies,
+        # /human's slash command must not promise a person when no hand-off is configured.
+        handoff_enabled="handoff" in settings.configured_providers(),
     )

@@ -16,12 +16,14 @@ def build(settings: Settings, sink: PushSink) -> PlatformAdapter | None:
     ``/slack/events`` on the shared HTTP app (the settings insist on one of the two, and
     Socket Mode wins when both are set: no public endpoint is opened that nothing uses).
     """
-    if settings.slack_bot_token is None:
+    if "slack" not in settings.platforms_configured():
         return None
+    token = settings.slack_bot_token
+    assert token is not None  # what "configured" means
     from adapters.slack import SlackAdapter, SlackConfig
 
     config = SlackConfig(
-        bot_token=settings.slack_bot_token.get_secret_value(),
+        bot_token=token.get_secret_value(),
         app_token=_reveal(settings.slack_app_token),
         signing_secret=(
             _reveal(settings.slack_signing_secret) if settings.slack_http_events_on else None

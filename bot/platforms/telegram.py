@@ -9,9 +9,10 @@ from core.ports import PushSink
 
 def build(settings: Settings, sink: PushSink) -> PlatformAdapter | None:
     """The Telegram adapter, or None when ``TELEGRAM_BOT_TOKEN`` is not set."""
-    token = settings.telegram_bot_token
-    if token is None or not token.get_secret_value():
+    if "telegram" not in settings.platforms_configured():
         return None
+    token = settings.telegram_bot_token
+    assert token is not None  # what "configured" means
     # Imported here: a deployment without Telegram never loads python-telegram-bot.
     from adapters.telegram import TelegramAdapter
 

@@ -17,6 +17,21 @@ COMMANDS: dict[str, str] = {
 }
 # /help's line for /human when no hand-off is configured: it must not promise a person.
 HUMAN_UNAVAILABLE = "how to reach a person from our team"
+# /start is answered too but not listed by /help (it shows the same list); the platforms' own
+# command menus offer it first, as their users expect.
+START = ("start", "introduce the bot and what it can do")
+
+
+def command_menu(handoff_enabled: bool) -> list[tuple[str, str]]:
+    """``(name, description)`` of every command, in order: ``/start``, then /help's list.
+
+    What a platform registers natively (Telegram's menu, Discord's slash commands) and knows as
+    ours. Without a hand-off /human's description does not promise a person.
+    """
+    meanings = dict(COMMANDS)
+    if not handoff_enabled:
+        meanings["human"] = HUMAN_UNAVAILABLE
+    return [START, *meanings.items()]
 
 
 class CommandStage:
@@ -75,10 +90,11 @@ class CommandStage:
                 )
 
     def _help_text(self) -> str:
-        meanings = dict(COMMANDS)
-        if self._handoff is None:
-            meanings["human"] = HUMAN_UNAVAILABLE
-        lines = [f"/{name} – {meaning}" for name, meaning in meanings.items()]
+        lines = [
+            f"/{name} – {meaning}"
+            for name, meaning in command_menu(handoff_enabled=self._handoff is not None)
+            if (name, meaning) != START
+        ]
         return "Commands:\n" + "\n".join(lines)
 
 

@@ -20,8 +20,8 @@ import pytest
 from discord.gateway import KeepAliveHandler
 from loguru import logger
 
+from adapters.common.notes import NO_EDITS, TEXT_ONLY
 from adapters.discord.adapter import DiscordAdapter
-from adapters.discord.convert import EDIT_NOTE, TEXT_ONLY_NOTE
 from adapters.discord.format import MESSAGE_LIMIT, discord_messages
 from bot.app import run_bot
 from bot.platforms import configured_adapters
@@ -39,6 +39,7 @@ from core.model import (
     UserRef,
 )
 from core.ports import Outbound
+from core.stages.commands import HUMAN_UNAVAILABLE, command_menu
 from tests.platforms.discord_server import (
     APP_ID,
     CHANNEL_ID,
@@ -297,7 +298,7 @@ async def test_a_sticker_in_a_dm_gets_one_text_only_note(bot: Bot) -> None:
     await dc.send_dm(CARL, "", sticker_items=sticker)
     await dc.send_dm(CARL, "", sticker_items=sticker)
     [note] = await dc.wait_for_sent(1)
-    assert note["content"] == TEXT_ONLY_NOTE
+    assert note["content"] == TEXT_ONLY
     await asyncio.sleep(0.2)
     assert len(dc.sent) == 1  # the second within the cool-down gets nothing
     assert bot.model.questions == []
@@ -309,7 +310,7 @@ async def test_an_edited_dm_gets_a_note_and_no_second_answer(bot: Bot) -> None:
     await dc.wait_for_sent(1)
     await dc.edit_message(first, ANNA, "when are you open on sunday?")
     _, note = await dc.wait_for_sent(2)
-    assert note["content"] == EDIT_NOTE
+    assert note["content"] == NO_EDITS
     assert bot.model.questions == ["when are you open on saturday?"]
 
 
@@ -446,12 +447,6 @@ async def test_the_gateways_resend_posts_only_the_parts_not_yet_delivered(
     assert gateway.counts["undelivered"] == 1
 
 
-async def test_a_silent_reply_sends_nothing(dc: FakeDiscord) -> None:
-    async with DiscordAdapter(TOKEN, RecordingSink(), guild_ready_timeout=0.05) as adapter:
-        await adapter.send(_message_in(CHANNEL_ID), Reply("slow down", silent=True))
-    assert dc.sent == []
-
-
 # -- slash commands without a reply ---------------------------------------------------------
 
 
@@ -519,6 +514,15 @@ async def test_slash_commands_sync_to_each_configured_guild(dc: FakeDiscord) -> 
         pass
     assert set(dc.commands) == {str(GUILD_ID), str(other)}  # nothing global
     assert len(dc.commands[str(GUILD_ID)]) == 5
+
+
+async def test_without_a_hand_off_the_human_command_promises_no_person(dc: FakeDiscord) -> None:
+    sink = RecordingSink()
+    async with DiscordAdapter(TOKEN, sink, handoff_enabled=False, guild_ready_timeout=0.05):
+        pass
+    registered = {c["name"]: c["description"] for c in dc.commands["global"]}
+    assert registered == dict(command_menu(handoff_enabled=False))
+    assert registered["human"] == HUMAN_UNAVAILABLE
 
 
 async def test_a_refused_token_stops_start_up_with_a_clear_error(dc: FakeDiscord) -> None:

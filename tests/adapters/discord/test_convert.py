@@ -10,10 +10,9 @@ from typing import Any
 import discord
 import pytest
 
+from adapters.common.notes import NO_EDITS, TEXT_ONLY
 from adapters.discord.adapter import gateway_intents
 from adapters.discord.convert import (
-    EDIT_NOTE,
-    TEXT_ONLY_NOTE,
     Ignored,
     Note,
     edit_intake,
@@ -154,7 +153,7 @@ def test_what_is_never_answered(state: Any, name: str, reason: str) -> None:
 def test_a_dm_without_text_gets_the_text_only_note(state: Any, name: str) -> None:
     note = intake(state, name)
     assert isinstance(note, Note)
-    assert note.text == TEXT_ONLY_NOTE
+    assert note.text == TEXT_ONLY
     assert str(note.channel_id) == DM_CHANNEL
 
 
@@ -180,7 +179,7 @@ def test_an_edited_dm_gets_a_note_and_a_link_preview_does_not(state: Any) -> Non
     before = parse_message(state, "message_create_dm.json")
     after = parse_message(state, "message_update_dm.json")
     note = edit_intake(before, after, bot_id=BOT_ID)
-    assert isinstance(note, Note) and note.text == EDIT_NOTE
+    assert isinstance(note, Note) and note.text == NO_EDITS
     assert edit_intake(after, after, bot_id=BOT_ID) == Ignored("edit without a text change")
 
 

@@ -6,13 +6,13 @@ import re
 
 import pytest
 
+from adapters.common.text import utf16_length
 from adapters.discord.format import (
     MESSAGE_LIMIT,
     ZWSP,
     balance_markup,
     discord_messages,
     neutralise_mentions,
-    utf16_length,
 )
 
 # What Discord would turn into a ping if it were allowed to.

@@ -15,6 +15,7 @@ from adapters.slack.convert import (
     TextOnlyNote,
     command_to_message,
     event_to_intake,
+    follow_key,
     plain_text,
     reply_target,
 )
@@ -86,7 +87,7 @@ ASKER = "U061F7AUR"  # wrote the mention that started THREAD, and thread_reply
 def test_a_thread_reply_is_answered_only_in_a_thread_the_bot_is_in() -> None:
     reply = event("thread_reply")
     assert event_to_intake(reply, BOT) is None
-    followed = {(*THREAD, ASKER)}
+    followed = {follow_key(*THREAD, ASKER)}.__contains__
     converted = event_to_intake(reply, BOT, followed=followed)
     assert isinstance(converted, IncomingMessage)
     assert converted.chat == message("app_mention").chat
@@ -95,7 +96,7 @@ def test_a_thread_reply_is_answered_only_in_a_thread_the_bot_is_in() -> None:
 
 
 def test_in_a_thread_the_bot_follows_up_only_with_the_user_who_addressed_it() -> None:
-    followed = {(*THREAD, ASKER)}
+    followed = {follow_key(*THREAD, ASKER)}.__contains__
     others = {**event("thread_reply"), "user": "U0G9QF9C6"}
     assert event_to_intake(others, BOT, followed=followed) is None
     # Followed up in this thread says nothing about the same user in another thread.

@@ -18,10 +18,11 @@ import httpx
 import pytest
 from loguru import logger
 
+from adapters.common.notes import TEXT_ONLY
+from adapters.common.text import utf16_length
 from adapters.telegram import TelegramAdapter
 from adapters.telegram.adapter import SECRET_HEADER, WEBHOOK_PATH, RetryPolicy
-from adapters.telegram.convert import TEXT_ONLY
-from adapters.telegram.format import MAX_MESSAGE_LENGTH, WORD_JOINER, telegram_length
+from adapters.telegram.format import MAX_MESSAGE_LENGTH, WORD_JOINER
 from bot.http import build_http_app
 from bot.platforms.telegram import build
 from bot.runtime import Runtime, open_runtime
@@ -214,7 +215,7 @@ async def test_a_10000_character_reply_arrives_as_valid_messages_in_order(
         sent = await tg.wait_for_sent(3, timeout=10)
         texts = [shown(s) for s in sent]  # each parses as Telegram HTML
     assert len(sent) == 3
-    assert all(0 < telegram_length(t) <= MAX_MESSAGE_LENGTH for t in texts)
+    assert all(0 < utf16_length(t) <= MAX_MESSAGE_LENGTH for t in texts)
     steps = [int(n) for t in texts for n in re.findall(r"Step (\d+)\.", t)]
     assert steps == list(range(1, 26))  # nothing lost, nothing repeated, in order
     assert all(t.rstrip().endswith(".") for t in texts)  # cut at paragraph ends
@@ -375,6 +376,29 @@ async def test_media_in_a_private_chat_get_a_note_and_never_reach_the_core(
         sent = await tg.wait_for_sent(1)
         assert await count_rows(runtime, "inbox") == 0
     assert shown(sent[0]) == TEXT_ONLY
+
+
+async def test_a_burst_of_media_gets_one_note_a_minute_per_chat(
+    tg: FakeTelegram, settings_for: Callable[..., Settings]
+) -> None:
+    def photo(user: int) -> dict[str, Any]:
+        update = tg.private_text(user, "x")
+        del update["message"]["text"]
+        update["message"]["photo"] = [
+            {"file_id": "AgACAgIAAxkBAAIB", "file_unique_id": "AQADbw", "width": 90, "height": 90}
+        ]
+        return update
+
+    async with running(settings_for()) as _:
+        for _ in range(3):
+            tg.push_update(photo(ANN))
+        tg.push_update(photo(BOB))  # another chat gets its own note
+        tg.push_private_text(ANN, "when do you open?")
+        await tg.wait_for_sent(3)
+        await asyncio.sleep(0.2)
+    notes = [call for call in tg.calls_to("sendMessage") if shown(call.params) == TEXT_ONLY]
+    assert sorted(call.params["chat_id"] for call in notes) == sorted([ANN, BOB])
+    assert len(tg.calls_to("sendMessage")) == 3  # two notes and the answer
 
 
 async def test_typing_is_shown_while_the_model_thinks(

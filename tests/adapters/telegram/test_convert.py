@@ -11,22 +11,20 @@ from typing import Any
 import pytest
 from telegram import Update
 
+from adapters.common.notes import NO_EDITS, TEXT_ONLY
 from adapters.telegram.convert import (
     JUST_MENTIONED,
-    NO_EDITS,
     OUR_COMMANDS,
-    TEXT_ONLY,
     Accept,
     BotIdentity,
     Ignore,
     Note,
     Target,
-    bot_commands,
     decide,
     reply_target,
 )
 from core.model import ChatRef, Command, IncomingMessage, UserRef
-from core.stages.commands import HUMAN_UNAVAILABLE
+from core.stages.commands import HUMAN_UNAVAILABLE, command_menu
 from core.storage.sqlite.inbox import dump_message, load_message
 
 PAYLOADS = Path(__file__).parent / "payloads"
@@ -212,12 +210,12 @@ def test_extras_are_plain_json() -> None:
 
 
 def test_the_registered_commands_are_the_cores_and_valid_for_telegram() -> None:
-    commands = bot_commands(handoff_enabled=True)
+    commands = command_menu(handoff_enabled=True)
     assert [name for name, _ in commands] == ["start", "help", "reset", "forget", "human"]
     for name, description in commands:
         assert re.fullmatch(r"[a-z0-9_]{1,32}", name)
         assert 3 <= len(description) <= 256
-    without = dict(bot_commands(handoff_enabled=False))
+    without = dict(command_menu(handoff_enabled=False))
     assert without["human"] == HUMAN_UNAVAILABLE
     # A bare group command is taken exactly when it is one of these.
     assert {name for name, _ in commands} == OUR_COMMANDS
