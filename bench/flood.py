@@ -20,28 +20,17 @@ import random
 import sys
 import tempfile
 import time
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.figures import percentile
-from bench.scripted import Scripted
+from bench.scripted import Scripted, message
 from bench.unlimited import NO_RATE_LIMITS
 from bot.logs import configure_logging
 from bot.runtime import open_runtime
 from bot.settings import load_settings
-from core.model import ChatRef, IncomingMessage, TurnOutcome, UserRef
-
-
-def message(user: str, n: int) -> IncomingMessage:
-    return IncomingMessage(
-        f"{user}-{n}",
-        UserRef("flood", user),
-        ChatRef("flood", user),
-        f"question {n} from {user}",
-        datetime.now(UTC),
-    )
+from core.model import TurnOutcome
 
 
 async def run(args: argparse.Namespace, folder: Path, flooding: bool) -> dict[str, object]:
@@ -69,12 +58,12 @@ async def run(args: argparse.Namespace, folder: Path, flooding: bool) -> dict[st
             await asyncio.sleep(random.uniform(0, 1))
             for n in range(args.seconds):
                 started = time.perf_counter()
-                await gateway.submit(message(user, n))
+                await gateway.submit(message(user, n, platform="flood"))
                 latencies.append((time.perf_counter() - started) * 1000)
                 await asyncio.sleep(1)
 
         async def one_flood_message(n: int) -> None:
-            reply = await gateway.submit(message("flooder", n))
+            reply = await gateway.submit(message("flooder", n, platform="flood"))
             if reply.outcome is TurnOutcome.BUSY:
                 flood["busy"] += 1
             elif reply.outcome is not TurnOutcome.RATE_LIMITED:

@@ -26,18 +26,17 @@ import sys
 import tempfile
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.figures import percentile
-from bench.scripted import Scripted
+from bench.scripted import Scripted, message
 from bench.unlimited import NO_RATE_LIMITS
 from bot.logs import configure_logging
 from bot.runtime import open_runtime
 from bot.settings import load_settings
-from core.model import ChatRef, IncomingMessage, Reply, UserRef
+from core.model import IncomingMessage, Reply
 
 PLATFORM = "bench"
 
@@ -59,17 +58,6 @@ class CountingOutbound:
         return None
 
 
-def message(n: int, users: int) -> IncomingMessage:
-    user = f"user{n % users}"
-    return IncomingMessage(
-        f"m{n}",
-        UserRef(PLATFORM, user),
-        ChatRef(PLATFORM, user),
-        f"question number {n} about my parcel",
-        datetime.now(UTC),
-    )
-
-
 async def run(args: argparse.Namespace, folder: Path) -> None:
     settings = load_settings(
         _env_file=None,
@@ -88,7 +76,9 @@ async def run(args: argparse.Namespace, folder: Path) -> None:
         gateway.connect(PLATFORM, outbound)
         delivered_at: dict[str, float] = {}
         intake_ms: list[float] = []
-        messages = [message(n, args.users) for n in range(args.messages)]
+        messages = [
+            message(f"user{n % args.users}", n, platform=PLATFORM) for n in range(args.messages)
+        ]
         started = time.perf_counter()
         for incoming in messages:
             before = time.perf_counter()

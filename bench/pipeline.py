@@ -14,71 +14,43 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import contextvars
 import resource
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.figures import percentile
+from bench.scripted import Scripted, message
 from bench.unlimited import NO_RATE_LIMITS
 from bot.logs import configure_logging
 from bot.runtime import open_runtime
 from bot.settings import load_settings
-from core.model import (
-    ChatMessage,
-    ChatRef,
-    Completion,
-    IncomingMessage,
-    UserRef,
-)
-
-# Which simulated message the current task is serving; set before submit, read by the probes.
-current_turn: contextvars.ContextVar[int] = contextvars.ContextVar("current_turn")
+from core.model import IncomingMessage
 
 
 @dataclass
 class Probes:
-    """Time spent in the provider and in the whole pipeline, per simulated message."""
+    """Time spent in the provider and in the whole pipeline, per simulated message.
+
+    The provider runs on a gateway worker, not in the task that submitted the message, so it
+    is matched to its message by the question's text (each one is unique).
+    """
 
     provider: dict[int, float] = field(default_factory=dict)
     pipeline: dict[int, float] = field(default_factory=dict)
+    by_text: dict[str, int] = field(default_factory=dict)
 
-
-@dataclass
-class ScriptedProvider:
-    """Answers after ``latency`` seconds and notes how long it really took."""
-
-    latency: float
-    probes: Probes
-
-    @property
-    def name(self) -> str:
-        return "scripted"
-
-    async def complete(self, prompt: Sequence[ChatMessage], user: UserRef) -> Completion:
-        started = time.perf_counter()
-        if self.latency:
-            await asyncio.sleep(self.latency)
-        self.probes.provider[current_turn.get()] = time.perf_counter() - started
-        return Completion("Our shop is open Monday to Friday, 9:00 to 18:00.", "scripted")
+    def provider_done(self, question: str, seconds: float) -> None:
+        self.provider[self.by_text[question]] = seconds
 
 
 def make_message(n: int, users: int) -> IncomingMessage:
-    user = f"user{n % users}"
-    return IncomingMessage(
-        message_id=f"bench-{n}",
-        user=UserRef("bench", user),
-        chat=ChatRef("bench", user),
-        text=f"when are you open? ({n})",
-        sent_at=datetime.now(UTC),
-    )
+    # A question the rules tier may answer: this text is part of what is measured.
+    return message(f"user{n % users}", n, text=f"when are you open? ({n})")
 
 
 async def run(args: argparse.Namespace, db_path: Path) -> None:
@@ -91,15 +63,20 @@ async def run(args: argparse.Namespace, db_path: Path) -> None:
     )
     configure_logging("ERROR", "text")  # the scripted model has no price: one warning, not news
     # The production wiring, with the scripted provider as the only LLM rung.
-    provider = ScriptedProvider(args.latency_ms / 1000, probes)
+    provider = Scripted(
+        args.latency_ms / 1000,
+        text="Our shop is open Monday to Friday, 9:00 to 18:00.",
+        on_done=probes.provider_done,
+    )
     async with open_runtime(settings, llm=[provider]) as runtime:
         gateway = runtime.gateway
         end_to_end: dict[int, float] = {}
 
         async def one(n: int) -> None:
-            current_turn.set(n)
+            incoming = make_message(n, args.users)
+            probes.by_text[incoming.text] = n
             started = time.perf_counter()
-            await gateway.submit(make_message(n, args.users))
+            await gateway.submit(incoming)
             end_to_end[n] = time.perf_counter() - started
             probes.pipeline[n] = end_to_end[n]
 

@@ -39,6 +39,7 @@ from loguru import logger
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.figures import percentile
 from core.admission import Admission
 from core.blocks import Block, BlockList
 from core.guardrails.screening import RiskLedger
@@ -93,7 +94,7 @@ class MemoryBlocks:
 def report(name: str, costs: list[int], allowed: int) -> None:
     ordered = sorted(costs)
     median = statistics.median(ordered) / 1000
-    p99 = ordered[int(len(ordered) * 0.99)] / 1000
+    p99 = percentile([cost / 1000 for cost in ordered], 99)
     mean = sum(ordered) / len(ordered) / 1000
     print(
         f"{name:<24} decisions {len(costs):>9,}  allowed {allowed / len(costs):6.1%}  "

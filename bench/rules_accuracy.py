@@ -30,6 +30,7 @@ ROOT = Path(__file__).resolve().parents[1]
 # Run as a script, Python puts bench/ on the path, not the repository root that holds core/.
 sys.path.insert(0, str(ROOT))
 
+from bench.figures import percentile  # noqa: E402
 from core.providers.rules import (  # noqa: E402
     DEFAULT_MIN_CONFIDENCE,
     IntentMatch,
@@ -186,7 +187,7 @@ def report_latency(matcher: IntentMatcher, texts: list[str], rounds: int) -> Non
             matcher.match(text)
             timings.append((time.perf_counter_ns() - started) / 1000)
     timings.sort()
-    p99 = timings[min(len(timings) - 1, int(len(timings) * 0.99))]
+    p99 = percentile(timings, 99)
     print(f"match latency over {len(timings)} matches ({rounds} rounds of {len(texts)}):")
     print(
         f"  median {statistics.median(timings):.1f} µs, p99 {p99:.1f} µs, max {timings[-1]:.1f} µs"

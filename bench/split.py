@@ -23,6 +23,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.common.split import split_text
+from bench.figures import percentile
 
 WORDS = [
     "the", "bot", "keeps", "answers", "short", "and", "polite", "while", "it", "checks",
@@ -72,7 +73,7 @@ def timed(text: str, limit: int, size: Callable[[str], int], runs: int) -> tuple
 
 
 def report(label: str, times: list[float], chunks: int) -> None:
-    p99 = statistics.quantiles(times, n=100)[98] if len(times) > 1 else times[0]
+    p99 = percentile(times, 99)
     median = statistics.median(times)
     print(
         f"{label:<38} median {median * 1e3:7.3f} ms   p99 {p99 * 1e3:7.3f} ms   {chunks:3} chunks"

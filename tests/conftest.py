@@ -13,6 +13,7 @@ from bot.http import build_http_app
 from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings, load_settings
 from core.storage.sqlite import SqliteStore
+from tests.llm_server import FakeLLMServer
 
 
 @pytest.fixture(autouse=True)
@@ -54,3 +55,16 @@ async def client(runtime: Runtime) -> AsyncIterator[httpx.AsyncClient]:
     transport = httpx.ASGITransport(app=build_http_app(runtime))
     async with httpx.AsyncClient(transport=transport, base_url="http://bastion.test") as http:
         yield http
+
+
+@pytest.fixture
+async def llm() -> AsyncIterator[FakeLLMServer]:
+    """The fake OpenAI and Anthropic APIs on 127.0.0.1 (see tests/llm_server.py)."""
+    async with FakeLLMServer() as server:
+        yield server
+
+
+@pytest.fixture
+def server(llm: FakeLLMServer) -> FakeLLMServer:
+    """The same fake as ``llm``, by the name the provider and fake-server tests use."""
+    return llm

@@ -24,10 +24,11 @@ from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import StrEnum
 from itertools import count
-from types import TracebackType
 from typing import Any, Literal
 
 from aiohttp import web
+
+from tests.local_server import LocalServer
 
 API = Literal["openai", "anthropic"]
 
@@ -170,60 +171,39 @@ class FakeAPI:
         return self._script.popleft() if self._script else ok()
 
 
-class FakeLLMServer:
+class FakeLLMServer(LocalServer):
     """The fake server as an async context manager; both APIs share one port."""
 
     def __init__(self, valid_key: str | None = VALID_KEY) -> None:
+        super().__init__()
         # None accepts any non-empty key.
         self.valid_key = valid_key
         self.openai = FakeAPI("openai")
         self.anthropic = FakeAPI("anthropic")
         self._ids = count(1)
-        self._runner: web.AppRunner | None = None
-        self._port = 0
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def __aenter__(self) -> FakeLLMServer:
+    def _build_app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/openai/v1/chat/completions", self._openai_chat)
         app.router.add_get("/openai/v1/models", self._openai_models)
         app.router.add_post("/anthropic/v1/messages", self._anthropic_messages)
         app.router.add_get("/anthropic/v1/models", self._anthropic_models)
-        # handler_cancellation: a client that gave up (timeout) cancels the slow handler, and a
-        # short shutdown_timeout keeps teardown bounded even if one is still sleeping.
-        runner = web.AppRunner(
-            app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None
-        )
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self._runner = runner
-        self._port = int(runner.addresses[0][1])
-        return self
+        return app
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
-
-    @property
-    def port(self) -> int:
-        return self._port
+    def _progress(self) -> str:
+        counts = (len(self.openai.requests), len(self.anthropic.requests))
+        return "requests: openai {}, anthropic {}".format(*counts)
 
     @property
     def openai_base_url(self) -> str:
-        return f"http://127.0.0.1:{self._port}/openai/v1"
+        return self._url("/openai/v1")
 
     @property
     def anthropic_base_url(self) -> str:
         # The Anthropic SDK appends /v1/... itself.
-        return f"http://127.0.0.1:{self._port}/anthropic"
+        return self._url("/anthropic")
 
     def down(self, fault: Step | None = None) -> None:
         """Take both APIs down (an outage of everything)."""
@@ -252,6 +232,7 @@ class FakeLLMServer:
             headers={k.lower(): v for k, v in request.headers.items()},
         )
         api.requests.append(recorded)
+        self._changed()
         return recorded
 
     def _key_is_valid(self, recorded: RecordedRequest) -> bool:

@@ -14,12 +14,6 @@ from tests.llm_server import VALID_KEY, FakeLLMServer, content_filter, ok, statu
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[FakeLLMServer]:
-    async with FakeLLMServer() as running:
-        yield running
-
-
-@pytest.fixture
 async def openai_client(server: FakeLLMServer) -> AsyncIterator[openai.AsyncOpenAI]:
     async with openai.AsyncOpenAI(
         api_key=VALID_KEY, base_url=server.openai_base_url, max_retries=0, timeout=2.0

@@ -2,20 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from typing import Any
 
-import pytest
-
 from bot.settings import Settings
-from tests.bot.test_ladder_end_to_end import ask, running
+from tests.bot.http_helpers import ask, running
 from tests.llm_server import VALID_KEY, FakeLLMServer
-
-
-@pytest.fixture
-async def llm() -> AsyncIterator[FakeLLMServer]:
-    async with FakeLLMServer() as server:
-        yield server
 
 
 def completions(llm: FakeLLMServer) -> int:

@@ -7,16 +7,14 @@ from __future__ import annotations
 
 import asyncio
 import random
-from collections.abc import AsyncIterator, Callable
-from contextlib import asynccontextmanager
+from collections.abc import Callable
 from typing import Any
 
-import httpx
 import pytest
 
-from bot.http import build_http_app
-from bot.runtime import Runtime, open_runtime
+from bot.runtime import Runtime
 from bot.settings import Settings
+from tests.bot.http_helpers import ask, running
 from tests.llm_server import (
     VALID_KEY,
     FakeLLMServer,
@@ -29,12 +27,6 @@ from tests.llm_server import (
 )
 
 HANDED_OFF_TEXT = "person from our team"
-
-
-@pytest.fixture
-async def llm() -> AsyncIterator[FakeLLMServer]:
-    async with FakeLLMServer() as server:
-        yield server
 
 
 @pytest.fixture
@@ -57,22 +49,6 @@ def settings_for(
         return make_settings(**values)
 
     return make
-
-
-@asynccontextmanager
-async def running(settings: Settings) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient]]:
-    async with open_runtime(settings) as runtime:
-        transport = httpx.ASGITransport(app=build_http_app(runtime))
-        async with httpx.AsyncClient(transport=transport, base_url="http://bastion.test") as http:
-            yield runtime, http
-
-
-async def ask(http: httpx.AsyncClient, text: str, user: str = "u1") -> dict[str, str]:
-    response = await http.post("/api/chat", json={"user_id": user, "text": text})
-    assert response.status_code == 200, response.text
-    replies: list[dict[str, str]] = response.json()["replies"]
-    assert len(replies) == 1  # exactly one reply, whatever happened behind it
-    return replies[0]
 
 
 async def last_reply_row(runtime: Runtime) -> tuple[Any, ...]:

@@ -37,6 +37,8 @@ from typing import Any
 import yarl
 from aiohttp import WSMsgType, web
 
+from tests.local_server import LocalServer
+
 TOKEN = "fake.discord.bot-token"
 BOT_ID = 1_100_000_000_000_000_001
 APP_ID = BOT_ID  # a bot's application id is its user id
@@ -93,10 +95,11 @@ class _Gateway:
     resumes: int = 0
 
 
-class FakeDiscord:
+class FakeDiscord(LocalServer):
     """Discord's gateway and REST API on a free port of 127.0.0.1."""
 
     def __init__(self, *, bot_id: int = BOT_ID, guild_ids: tuple[int, ...] = (GUILD_ID,)) -> None:
+        super().__init__()
         self.bot_id = bot_id
         self.guild_ids = guild_ids
         self.calls: list[Call] = []
@@ -110,9 +113,6 @@ class FakeDiscord:
         self._faults: list[_Fault] = []
         self._messages: dict[int, dict[str, Any]] = {}
         self._dm_channels: dict[int, int] = {}
-        self._changed = asyncio.Condition()
-        self._runner: web.AppRunner | None = None
-        self._port = 0
         self._sockets: set[web.WebSocketResponse] = set()
         # Start-up faults: close the socket with this code on IDENTIFY (4014: a privileged
         # intent the bot may not use; 4004: a bad token), or never answer IDENTIFY at all.
@@ -121,32 +121,28 @@ class FakeDiscord:
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def __aenter__(self) -> FakeDiscord:
+    def _build_app(self) -> web.Application:
         app = web.Application()
         app.router.add_get("/gw", self._websocket)
         app.router.add_route("*", _API + "/{tail:.*}", self._rest)
-        self._runner = web.AppRunner(app, access_log=None)
-        await self._runner.setup()
-        site = web.TCPSite(self._runner, "127.0.0.1", 0)
-        await site.start()
-        self._port = int(self._runner.addresses[0][1])
-        return self
+        return app
 
-    async def __aexit__(self, *exc_info: object) -> None:
+    async def _stopping(self) -> None:
         for socket in list(self._sockets):
             await socket.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
+
+    def _progress(self) -> str:
+        return f"calls: {[(c.method, c.path) for c in self.calls]}"
 
     @property
     def api_base(self) -> str:
         """What ``discord.http.Route.BASE`` must be."""
-        return f"http://127.0.0.1:{self._port}{_API}"
+        return self._url(_API)
 
     @property
     def gateway_url(self) -> str:
         """What ``DiscordWebSocket.DEFAULT_GATEWAY`` must be."""
-        return f"ws://127.0.0.1:{self._port}/gw"
+        return self._url("/gw", scheme="ws")
 
     @contextlib.contextmanager
     def patched(self) -> Iterator[None]:
@@ -316,14 +312,7 @@ class FakeDiscord:
 
     async def wait_for(self, condition: Callable[[], bool], within: float, what: str) -> None:
         """Wait until ``condition()`` holds after a call or gateway op; ``what`` names it."""
-        async with self._changed:
-            try:
-                await asyncio.wait_for(self._changed.wait_for(condition), within)
-            except TimeoutError:
-                raise AssertionError(
-                    f"fake Discord: no {what} within {within} s "
-                    f"(calls: {[(c.method, c.path) for c in self.calls]})"
-                ) from None
+        await self.wait_until(condition, within, what)
 
     # -- what tests read -------------------------------------------------------------------
 
@@ -390,8 +379,7 @@ class FakeDiscord:
             self._gateway.resumes += 1
             await self._dispatch("RESUMED", {})
             self._gateway.identified.set()
-        async with self._changed:
-            self._changed.notify_all()
+        self._changed()
 
     async def _dispatch(self, event: str, data: dict[str, Any]) -> None:
         socket = self._gateway.socket
@@ -567,8 +555,7 @@ class FakeDiscord:
                     return _json(fault.body, fault.status, fault.headers)
             return self._route(call)
         finally:
-            async with self._changed:
-                self._changed.notify_all()
+            self._changed()
 
     def _route(self, call: Call) -> web.Response:
         for method, pattern, handler in self._routes():

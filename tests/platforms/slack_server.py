@@ -31,13 +31,14 @@ import itertools
 import json
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
-from types import TracebackType
 from typing import Any
 from urllib.parse import urlencode
 
 from aiohttp import WSMsgType, web
+
+from tests.local_server import LocalServer
 
 BOT_USER_ID = "UBOT0001"
 BOT_ID = "BBOT0001"
@@ -139,7 +140,7 @@ class _Hook:
 
 
 @dataclass
-class FakeSlack:
+class FakeSlack(LocalServer):
     """The fake; use with ``async with``. Knows one workspace, one bot and one app."""
 
     signing_secret: str = "fake-signing-secret-0123456789abcdef"
@@ -156,45 +157,33 @@ class FakeSlack:
     connections: int = 0
 
     def __post_init__(self) -> None:
+        LocalServer.__init__(self)  # the dataclass __init__ does not call it
         # None: that call goes through as usual (``fail_next(..., after=n)``).
         self._script: dict[str, deque[_Scripted | None]] = defaultdict(deque)
         self._hooks: dict[str, _Hook] = {}
         self._sockets: list[web.WebSocketResponse] = []
-        self._changed = asyncio.Condition()
-        self._runner: web.AppRunner | None = None
-        self._port = 0
         self._envelopes = itertools.count(1)
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def __aenter__(self) -> FakeSlack:
+    def _build_app(self) -> web.Application:
         app = web.Application()
         app.router.add_route("*", "/api/{method}", self._api)
         app.router.add_post("/respond/{hook}", self._respond)
         app.router.add_get("/socket", self._socket)
-        runner = web.AppRunner(app, handle_signals=False, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self._runner = runner
-        self._port = runner.addresses[0][1]
-        return self
+        return app
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def _stopping(self) -> None:
         for ws in list(self._sockets):
             await ws.close()
-        if self._runner is not None:
-            await self._runner.cleanup()
+
+    def _progress(self) -> str:
+        return f"calls: {[call.method for call in self.calls]}, posts: {len(self.posts)}"
 
     @property
     def base_url(self) -> str:
         """The Web API base URL, with the trailing slash slack_sdk needs."""
-        return f"http://127.0.0.1:{self._port}/api/"
+        return self._url("/api/")
 
     # -- scripting -------------------------------------------------------------------------
 
@@ -273,7 +262,7 @@ class FakeSlack:
             "text": text,
             "api_app_id": APP_ID,
             "is_enterprise_install": "false",
-            "response_url": f"http://127.0.0.1:{self._port}/respond/{hook}",
+            "response_url": self._url(f"/respond/{hook}"),
             "trigger_id": f"trigger-{hook}-{next_ts()}",
         }
 
@@ -359,12 +348,16 @@ class FakeSlack:
     # The waits take ``timeout`` by that name (ASYNC109 prefers asyncio.timeout around the
     # call): tests on every platform read the same way, ``await sl.wait_for_posts(n, 5)``.
     async def wait_for_ack(self, envelope_id: str, timeout: float = 5) -> dict[str, Any]:  # noqa: ASYNC109
-        await self._wait(lambda: envelope_id in self.acks, timeout)
+        await self.wait_until(lambda: envelope_id in self.acks, timeout, f"ack of {envelope_id}")
         return self.acks[envelope_id]
 
     async def wait_for_connections(self, n: int, timeout: float = 5) -> None:  # noqa: ASYNC109
         """Until ``n`` Socket Mode connections have been opened in all (reconnects count)."""
-        await self._wait(lambda: self.connections >= n and bool(self._live()), timeout)
+
+        def ready() -> bool:
+            return self.connections >= n and bool(self._live())
+
+        await self.wait_until(ready, timeout, f"{n} Socket Mode connections")
 
     async def _push(self, envelope: dict[str, Any]) -> str:
         ws = await self._open_socket()
@@ -373,7 +366,9 @@ class FakeSlack:
         return envelope_id
 
     async def _open_socket(self) -> web.WebSocketResponse:
-        await self._wait(lambda: bool(self._live()), SOCKET_WAIT_SECONDS)
+        await self.wait_until(
+            lambda: bool(self._live()), SOCKET_WAIT_SECONDS, "open Socket Mode connection"
+        )
         return self._live()[-1]
 
     def _live(self) -> list[web.WebSocketResponse]:
@@ -383,16 +378,8 @@ class FakeSlack:
 
     async def wait_for_posts(self, n: int, timeout: float = 5) -> list[Post]:  # noqa: ASYNC109
         """The first ``n`` posts, once there are that many."""
-        await self._wait(lambda: len(self.posts) >= n, timeout)
+        await self.wait_until(lambda: len(self.posts) >= n, timeout, f"{n} posts")
         return self.posts[:n]
-
-    async def _wait(self, ready: Callable[[], bool], within: float) -> None:
-        async with asyncio.timeout(within), self._changed:
-            await self._changed.wait_for(ready)
-
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
 
     # -- handlers --------------------------------------------------------------------------
 
@@ -408,7 +395,7 @@ class FakeSlack:
         token = token or str(params.pop("token", ""))
         loop = asyncio.get_running_loop()
         self.calls.append(Call(method, request.method, params, token, loop.time()))
-        await self._notify()
+        self._changed()
         if (step := self._scripted(method)) is not None:
             headers = {"Retry-After": step.retry_after} if step.retry_after else None
             return _json({"ok": False, "error": step.error}, status=step.status, headers=headers)
@@ -442,7 +429,7 @@ class FakeSlack:
         )
 
     async def _connections_open(self, params: Mapping[str, Any]) -> web.Response:
-        return _json({"ok": True, "url": f"ws://127.0.0.1:{self._port}/socket"})
+        return _json({"ok": True, "url": self._url("/socket", scheme="ws")})
 
     async def _post_message(self, params: Mapping[str, Any]) -> web.Response:
         channel, text = str(params.get("channel", "")), str(params.get("text", ""))
@@ -454,7 +441,7 @@ class FakeSlack:
         thread_ts = params.get("thread_ts")
         at = asyncio.get_running_loop().time()
         self.posts.append(Post("chat.postMessage", channel, text, thread_ts, dict(params), at))
-        await self._notify()
+        self._changed()
         message = {"type": "message", "text": text, "user": self.bot_user_id, "ts": ts}
         return _json({"ok": True, "channel": channel, "ts": ts, "message": message})
 
@@ -471,7 +458,7 @@ class FakeSlack:
         at = asyncio.get_running_loop().time()
         text = str(payload.get("text", ""))
         self.posts.append(Post("response_url", hook.channel, text, None, payload, at))
-        await self._notify()
+        self._changed()
         return web.Response(text="ok")
 
     async def _socket(self, request: web.Request) -> web.WebSocketResponse:
@@ -489,7 +476,7 @@ class FakeSlack:
                 }
             )
         )
-        await self._notify()
+        self._changed()
         try:
             async for frame in ws:
                 if frame.type != WSMsgType.TEXT:
@@ -497,9 +484,9 @@ class FakeSlack:
                 ack = json.loads(frame.data)
                 if isinstance(ack, dict) and "envelope_id" in ack:
                     self.acks[str(ack["envelope_id"])] = ack
-                    await self._notify()
+                    self._changed()
         finally:
-            await self._notify()
+            self._changed()
         return ws
 
 

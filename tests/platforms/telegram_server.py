@@ -25,14 +25,14 @@ import json
 import re
 import time
 from collections import defaultdict, deque
-from collections.abc import Callable
 from dataclasses import dataclass, replace
 from html.parser import HTMLParser
 from itertools import count
-from types import TracebackType
 from typing import Any
 
 from aiohttp import web
+
+from tests.local_server import LocalServer
 
 DEFAULT_TOKEN = "7000001:fake-telegram-token-for-tests"
 BOT_USERNAME = "BastionTestBot"
@@ -77,12 +77,13 @@ class Fault:
     after: int = 0  # let this many calls succeed first
 
 
-class FakeTelegram:
+class FakeTelegram(LocalServer):
     """The fake Bot API as an async context manager (one port, one bot)."""
 
     def __init__(
         self, token: str = DEFAULT_TOKEN, username: str = BOT_USERNAME, poll_cap: float = 1.0
     ) -> None:
+        super().__init__()
         self.token = token
         self.bot_id = int(token.split(":", 1)[0])
         self.bot_username = username
@@ -99,41 +100,26 @@ class FakeTelegram:
         self._message_ids = count(1000)
         self._faults: defaultdict[str, deque[Fault]] = defaultdict(deque)
         self._chats: dict[int, dict[str, Any]] = {}
-        self._news = asyncio.Event()
+        self._news = asyncio.Event()  # set when an update is pushed: ends a long poll
         self._released = False
-        self._runner: web.AppRunner | None = None
-        self._port = 0
 
     # -- lifecycle -------------------------------------------------------------------------
 
-    async def __aenter__(self) -> FakeTelegram:
+    def _build_app(self) -> web.Application:
         app = web.Application()
         app.router.add_post("/bot{token}/{method}", self._handle)
-        runner = web.AppRunner(
-            app, handler_cancellation=True, shutdown_timeout=0.5, access_log=None
-        )
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        self._runner = runner
-        self._port = int(runner.addresses[0][1])
-        return self
+        return app
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def _stopping(self) -> None:
         self.release()
-        if self._runner is not None:
-            await self._runner.cleanup()
-            self._runner = None
+
+    def _progress(self) -> str:
+        return f"calls: {[call.method for call in self.calls]}"
 
     @property
     def base_url(self) -> str:
         """For ``TELEGRAM_BASE_URL`` (the library appends the token and the method)."""
-        return f"http://127.0.0.1:{self._port}/bot"
+        return self._url("/bot")
 
     # -- updates ---------------------------------------------------------------------------
 
@@ -241,7 +227,7 @@ class FakeTelegram:
         timeout: float = 5.0,  # noqa: ASYNC109
     ) -> list[dict[str, Any]]:
         """Wait until at least ``n`` messages were sent; returns ``sent``."""
-        await self._wait(lambda: len(self.sent) >= n, timeout, f"{n} sent messages")
+        await self.wait_until(lambda: len(self.sent) >= n, timeout, f"{n} sent messages")
         return self.sent
 
     async def wait_for_call(
@@ -251,16 +237,8 @@ class FakeTelegram:
         timeout: float = 5.0,  # noqa: ASYNC109
     ) -> list[Call]:
         """Wait until ``method`` was called at least ``n`` times; returns those calls."""
-        await self._wait(lambda: len(self.calls_to(method)) >= n, timeout, f"{n}x {method}")
+        await self.wait_until(lambda: len(self.calls_to(method)) >= n, timeout, f"{n}x {method}")
         return self.calls_to(method)
-
-    async def _wait(self, done: Callable[[], bool], within: float, what: str) -> None:
-        deadline = time.monotonic() + within
-        while not done():
-            if time.monotonic() > deadline:
-                seen = [call.method for call in self.calls]
-                raise AssertionError(f"waited {within} s for {what}; calls: {seen}")
-            await asyncio.sleep(0.01)
 
     # -- the API ---------------------------------------------------------------------------
 
@@ -293,11 +271,13 @@ class FakeTelegram:
             call_at = time.monotonic()
             response: web.Response = await handler(params)
             self.calls.append(Call(method, params, call_at, response.status))
+            self._changed()
             return response
         return self._record(method, params, await handler(params))
 
     def _record(self, method: str, params: dict[str, Any], response: web.Response) -> web.Response:
         self.calls.append(Call(method, params, time.monotonic(), response.status))
+        self._changed()
         return response
 
     async def _api_getMe(self, params: dict[str, Any]) -> web.Response:

@@ -41,12 +41,6 @@ PROMPT = (
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[FakeLLMServer]:
-    async with FakeLLMServer() as running:
-        yield running
-
-
-@pytest.fixture
 async def provider(server: FakeLLMServer) -> AsyncIterator[AnthropicMessagesProvider]:
     async with AnthropicMessagesProvider(
         VALID_KEY, "claude-test", base_url=server.anthropic_base_url, timeout=2.0, max_tokens=64

@@ -45,12 +45,6 @@ PROMPT = (
 
 
 @pytest.fixture
-async def server() -> AsyncIterator[FakeLLMServer]:
-    async with FakeLLMServer() as running:
-        yield running
-
-
-@pytest.fixture
 async def provider(server: FakeLLMServer) -> AsyncIterator[OpenAIChatProvider]:
     async with OpenAIChatProvider(
         VALID_KEY, "gpt-test", base_url=server.openai_base_url, timeout=2.0, max_tokens=64
