@@ -121,7 +121,7 @@ class Reply:
     trail: tuple[str, ...] = ()
     # Refused at admission: seconds until the user may send again; None otherwise.
     retry_after: float | None = None
-    # A platform adapter sends nothing for a silent reply (a flood gets one "slow down" per
+    # Nothing is sent to a push platform for a silent reply (a flood gets one "slow down" per
     # window, not one per message); an HTTP API still answers it (429).
     silent: bool = False
 
