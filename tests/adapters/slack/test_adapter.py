@@ -335,7 +335,7 @@ async def test_a_retry_after_over_the_cap_fails_the_send_at_once(
         with pytest.raises(SlackDeliveryError) as refused:
             await bot.adapter.send(_dm_message(bot.adapter.bot, "hi"), Reply("hello"))
         assert refused.value.code == "ratelimited"
-        assert time.perf_counter() - started < 1
+        assert time.perf_counter() - started < 60  # nowhere near the hour it was told to wait
 
 
 async def test_a_reply_that_fails_part_way_is_resent_from_the_first_unsent_part(

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import time
 from collections.abc import Mapping
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -335,22 +334,6 @@ def test_labelled_set_recall_and_false_positive_rate() -> None:
         assert scores.support(reason) > 0, reason
         assert scores.recall(reason) >= 0.98, report
     assert scores.false_positive_rate() <= 0.02, report
-
-
-def test_a_1000_character_reply_validates_in_under_a_millisecond() -> None:
-    check = validator()
-    text = (
-        "Your balance is $47.15 and your last order total was €89.90. Shipping costs €4.95. " * 12
-    )[:1000]
-    current = turn()
-    check.review(text, current)  # warm the caches, as a running bot has
-    timings = []
-    for _ in range(200):
-        started = time.perf_counter()
-        check.review(text, current)
-        timings.append(time.perf_counter() - started)
-    timings.sort()
-    assert timings[len(timings) // 2] < 0.001
 
 
 # ------------------------------------------------------------------ blind-set gaps, generalised

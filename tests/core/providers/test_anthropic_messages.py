@@ -219,7 +219,7 @@ async def test_wrong_key_needs_the_operator(server: FakeLLMServer) -> None:
 
 
 async def test_slow_answer_fails_within_about_the_timeout(server: FakeLLMServer) -> None:
-    server.anthropic.script(slow(3.0))
+    server.anthropic.script(slow(30.0))
     async with AnthropicMessagesProvider(
         VALID_KEY, "claude-test", base_url=server.anthropic_base_url, timeout=0.3
     ) as provider:
@@ -228,7 +228,7 @@ async def test_slow_answer_fails_within_about_the_timeout(server: FakeLLMServer)
             await provider.complete(PROMPT, USER)
         elapsed = time.monotonic() - started
 
-    assert 0.25 < elapsed < 1.0
+    assert 0.25 < elapsed < 10  # far below the 30 s answer: the timeout cut it
     assert len(server.anthropic.requests) == 1
 
 
@@ -246,7 +246,7 @@ async def test_probe_succeeds_when_up_and_raises_when_down(
 
 
 async def test_probe_that_hangs_fails_within_about_the_timeout(server: FakeLLMServer) -> None:
-    server.anthropic.down(slow(3.0))
+    server.anthropic.down(slow(30.0))
     async with AnthropicMessagesProvider(
         VALID_KEY, "claude-test", base_url=server.anthropic_base_url, timeout=0.3
     ) as provider:
@@ -254,7 +254,7 @@ async def test_probe_that_hangs_fails_within_about_the_timeout(server: FakeLLMSe
         with pytest.raises(RetryableProviderError):
             await provider.probe()
 
-    assert time.monotonic() - started < 1.0
+    assert time.monotonic() - started < 10  # far below the 30 s hang
 
 
 async def test_official_endpoint_is_used_even_when_the_environment_names_another(
