@@ -6,6 +6,7 @@ import argparse
 import asyncio
 import sys
 from collections.abc import Sequence
+from urllib.parse import urlsplit, urlunsplit
 
 from bot.app import AdapterStartError, chat_in_console, run_bot
 from bot.logs import configure_logging
@@ -90,10 +91,22 @@ def describe(settings: Settings) -> str:
     return "\n".join(lines)
 
 
+def _shown(url: str | None) -> str | None:
+    """``url`` without a user or password in it (a proxy's credentials are secrets too)."""
+    if not url:
+        return url
+    parts = urlsplit(url)
+    if parts.username is None and parts.password is None:
+        return url
+    host = parts.hostname or ""
+    netloc = f"{host}:{parts.port}" if parts.port else host
+    return urlunsplit(parts._replace(netloc=f"***@{netloc}"))
+
+
 def _platform_mode(settings: Settings, platform: str) -> str:
     if platform == "telegram":
         if settings.telegram_mode == "webhook":
-            return f"webhook at {settings.telegram_webhook_url}"
+            return f"webhook at {_shown(settings.telegram_webhook_url)}"
         return "long polling"
     if platform == "discord":
         guilds = len(settings.discord_guild_ids)
@@ -111,10 +124,10 @@ def _rung(settings: Settings, name: str, intents: int) -> str:
         return f"skipped: set {missing}"
     match name:
         case "openai":
-            where = settings.openai_base_url or "api.openai.com"
+            where = _shown(settings.openai_base_url) or "api.openai.com"
             return f"{settings.openai_model} at {where}"
         case "anthropic":
-            where = settings.anthropic_base_url or "api.anthropic.com"
+            where = _shown(settings.anthropic_base_url) or "api.anthropic.com"
             return f"{settings.anthropic_model} at {where}"
         case "local":
             return f"{settings.local_model_path} in process (llama.cpp)"

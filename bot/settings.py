@@ -192,6 +192,23 @@ class Settings(BaseSettings):
             raise ValueError("must be 16 to 256 characters of A-Z, a-z, 0-9, _ and -")
         return value
 
+    @field_validator("slack_bot_token", "slack_app_token")
+    @classmethod
+    def _slack_token(cls, value: SecretStr | None, info: Any) -> SecretStr | None:
+        # A token pasted into the wrong variable fails here, not as Slack's "invalid_auth".
+        prefix = "xoxb-" if info.field_name == "slack_bot_token" else "xapp-"
+        if value is not None and not value.get_secret_value().startswith(prefix):
+            raise ValueError(f"must start with {prefix}")
+        return value
+
+    @field_validator("slack_signing_secret")
+    @classmethod
+    def _slack_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        # Slack's are 32 hex characters; anything short or blank is a pasting mistake.
+        if value is not None and not re.fullmatch(r"\S{16,}", value.get_secret_value()):
+            raise ValueError("must be the app's signing secret (16 or more characters, no spaces)")
+        return value
+
     @field_validator("discord_guild_ids", mode="before")
     @classmethod
     def _guild_list(cls, value: Any) -> Any:
@@ -288,6 +305,10 @@ class Settings(BaseSettings):
             raise ValueError(
                 "SLACK_APP_TOKEN (Socket Mode) or SLACK_SIGNING_SECRET (HTTP events) is needed "
                 "with SLACK_BOT_TOKEN"
+            )
+        if self.slack_bot_token is None and (self.slack_app_token or self.slack_signing_secret):
+            raise ValueError(
+                "SLACK_BOT_TOKEN is needed with SLACK_APP_TOKEN or SLACK_SIGNING_SECRET"
             )
         if not self.web_enabled and (self.telegram_webhook_on or self.slack_http_events_on):
             raise ValueError(

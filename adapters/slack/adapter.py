@@ -20,7 +20,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import re
-from collections.abc import Coroutine, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
 from contextlib import AsyncExitStack
 from dataclasses import dataclass, field
 from types import TracebackType
@@ -31,6 +31,7 @@ from loguru import logger
 from slack_bolt.adapter.starlette.async_handler import AsyncSlackRequestHandler
 from slack_bolt.async_app import AsyncAck, AsyncApp
 from slack_sdk.errors import SlackApiError
+from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 from slack_sdk.webhook.async_client import AsyncWebhookClient
 from starlette.requests import Request
@@ -114,6 +115,7 @@ class SlackAdapter:
         self._client: AsyncWebClient | None = None
         self._session: aiohttp.ClientSession | None = None
         self._http: AsyncSlackRequestHandler | None = None
+        self._verifier: SignatureVerifier | None = None
         self._stack: AsyncExitStack | None = None
         # (channel, thread_ts, user): who addressed the bot in which thread, followed up there.
         # The oldest is forgotten first; that user then mentions the bot again to be answered.
@@ -190,6 +192,7 @@ class SlackAdapter:
         stack.callback(self._forget_connection)
         stack.push_async_callback(self._finish_tasks)
         if config.signing_secret:
+            self._verifier = SignatureVerifier(config.signing_secret)
             self._http = AsyncSlackRequestHandler(app)
         self._sink.connect(PLATFORM, self)
         if config.app_token:
@@ -291,14 +294,28 @@ class SlackAdapter:
             return JSONResponse({"error": "a Content-Length is required"}, status_code=411)
         if int(declared) > MAX_BODY_BYTES:
             return JSONResponse({"error": "the body is too large"}, status_code=413)
-        response = await handler.handle(request)
-        if response.status_code == 401:
+        # Checked here, before Bolt parses anything: Bolt decodes the body first, so an
+        # unsigned request with a broken body would be a 500 and a traceback, not a 401.
+        if not self._signed(await request.body(), request.headers):
             logger.warning("Slack: refused a request with a missing, stale or forged signature")
-        elif retry := request.headers.get("x-slack-retry-num"):
+            return JSONResponse({"error": "invalid signature"}, status_code=401)
+        response = await handler.handle(request)
+        if retry := request.headers.get("x-slack-retry-num"):
             logger.debug(
                 "Slack: redelivery #{} ({})", retry, request.headers.get("x-slack-retry-reason")
             )
         return response
+
+    def _signed(self, body: bytes, headers: Mapping[str, str]) -> bool:
+        verifier = self._verifier
+        if verifier is None:
+            return False
+        try:
+            return verifier.is_valid(
+                body, headers.get("x-slack-request-timestamp"), headers.get("x-slack-signature")
+            )
+        except ValueError:  # a timestamp that is not a number
+            return False
 
     # -- outbound --------------------------------------------------------------------------
 

@@ -180,7 +180,10 @@ def sent_at(ts: str) -> datetime:
 
 
 def _mention(event: Mapping[str, Any], bot: BotIdentity, group_replies: GroupReplies) -> Intake:
-    if group_replies == "commands" or _carries_files(event) or not event.get("ts"):
+    # Slack sends an edited mention again as app_mention with "edited": an edit, ignored.
+    if group_replies == "commands" or _carries_files(event) or event.get("edited"):
+        return None
+    if not event.get("ts"):
         return None
     text = _without_mentions_of(bot, str(event.get("text", "")))
     if not text:

@@ -54,12 +54,21 @@ def test_a_broken_knowledge_base_stops_start_up_naming_its_variable(tmp_path: Pa
 
 def test_config_check_shows_what_is_enabled_and_missing_without_secrets(tmp_path: Path) -> None:
     result = bastion(
-        "config", "check", env={"TELEGRAM_BOT_TOKEN": "123:super-secret-token"}, cwd=tmp_path
+        "config",
+        "check",
+        env={
+            "TELEGRAM_BOT_TOKEN": "123:super-secret-token",
+            "OPENAI_API_KEY": "sk-test",
+            "OPENAI_BASE_URL": "https://bob:proxy-password@llm.internal:8443/v1",
+        },
+        cwd=tmp_path,
     )
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "SQLite at data/bastion.db" in out
-    assert "openai     skipped: set OPENAI_API_KEY" in out
+    assert "anthropic  skipped: set ANTHROPIC_API_KEY" in out
+    assert "at https://***@llm.internal:8443/v1" in out
+    assert "proxy-password" not in out and "bob" not in out
     assert re.search(r"rules      \d+ intents", out)
     assert "web chat   http://127.0.0.1:8080" in out
     assert "discord    not configured (missing DISCORD_BOT_TOKEN)" in out

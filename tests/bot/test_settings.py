@@ -140,5 +140,18 @@ def test_platform_settings_are_checked_across_each_other() -> None:
     assert "WEB_ENABLED" in problem(
         slack_bot_token="xoxb-1", slack_signing_secret="s" * 32, web_enabled="false"
     )
+    assert problem(slack_app_token="xapp-1").startswith("SLACK_BOT_TOKEN")
+    assert problem(slack_signing_secret="s" * 32).startswith("SLACK_BOT_TOKEN")
+    assert problem(slack_bot_token="xapp-1", slack_app_token="xapp-1").startswith(
+        "SLACK_BOT_TOKEN"
+    )
+    assert problem(slack_bot_token="xoxb-1", slack_app_token="xoxb-1").startswith(
+        "SLACK_APP_TOKEN"
+    )
+    short = problem(slack_bot_token="xoxb-1", slack_signing_secret="abc")
+    assert short.startswith("SLACK_SIGNING_SECRET") and "abc" not in short
+    assert problem(slack_bot_token="xoxb-1", slack_signing_secret=" " * 20).startswith(
+        "SLACK_SIGNING_SECRET"
+    )
     assert "DISCORD_GUILD_IDS" in problem(discord_guild_ids="12,abc")
     assert problem(discord_guild_ids="12, 34") == ""

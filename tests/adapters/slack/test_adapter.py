@@ -478,6 +478,28 @@ async def test_a_bad_signature_gets_401_and_reaches_nothing(
     assert "hello" not in caplog.text  # Bolt's log of the refused body is kept out
 
 
+@pytest.mark.parametrize(
+    ("body", "headers"),
+    [
+        (b"\xff\xfe{}", {}),
+        (b"{not json", {}),
+        (b"[1, 2]", {}),
+        (b"{}", {"X-Slack-Request-Timestamp": "abc", "X-Slack-Signature": "v0=00"}),
+    ],
+)
+async def test_an_unsigned_broken_body_gets_401_not_a_server_error(
+    start: Callable[..., Any],
+    body: bytes,
+    headers: dict[str, str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    async with start() as bot:
+        response = await bot.post(body, {"Content-Type": "application/json", **headers})
+        assert response.status_code == 401
+        assert await bot.inbox_rows() == 0
+    assert "ERROR" not in caplog.text and "Traceback" not in caplog.text
+
+
 async def test_url_verification_is_echoed_only_when_signed(start: Callable[..., Any]) -> None:
     challenge = {"type": "url_verification", "token": "x", "challenge": "3eZbrw1aBm2rZgRNFdxV"}
     async with start() as bot:

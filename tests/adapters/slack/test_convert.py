@@ -162,6 +162,8 @@ def test_files_and_edits_in_a_channel_are_ignored() -> None:
     assert event_to_intake({**event("message_changed"), **in_channel}, BOT) is None
     mention_with_file = {**event("app_mention"), "files": event("file_share")["files"]}
     assert event_to_intake(mention_with_file, BOT) is None
+    edited_mention = {**event("app_mention"), "edited": {"user": "U2147483697", "ts": "1.0"}}
+    assert event_to_intake(edited_mention, BOT) is None
 
 
 def test_joins_and_other_subtypes_are_ignored() -> None:
