@@ -45,6 +45,9 @@ from core.stages.cache import CacheStage
 from core.stages.context import ContextStage, TokenBudget
 from core.storage.sqlite import SqliteStore
 
+# Old inbox and spend rows are forgotten this often.
+PURGE_INTERVAL_MINUTES = 10
+
 
 @dataclass(frozen=True, slots=True)
 class Runtime:
@@ -268,11 +271,12 @@ def _start_jobs(
         if removed:
             logger.debug("forgot {} old inbox and spend rows", removed)
 
+    # The first purge waits one interval: at start the gateway is still replaying what the
+    # last run left, and a long downtime must not make those messages "too old" to answer.
     scheduler.add_job(
         forget_old_rows,
         "interval",
-        minutes=10,
-        next_run_time=datetime.now(UTC),
+        minutes=PURGE_INTERVAL_MINUTES,
         max_instances=1,
         coalesce=True,
         id="inbox-purge",

@@ -73,7 +73,8 @@ class _Job:
     listeners: int = 0  # callers awaiting ``waiter`` right now
     # The reply, once made: a replayed entry answered before a restart, or a send to retry.
     reply: Reply | None = None
-    replays: int = 0
+    replays: int = 0  # replays begun before this one (from the inbox)
+    counted: bool = False  # this process counted its replay
     failed_sends: int = 0
     resend_pending: bool = False  # a send failed and is tried again in this process
 
@@ -216,6 +217,12 @@ class Gateway:
             return 0
         self._replayed = True
         self._start()
+        # A platform resends what the last run took in but never confirmed: known before
+        # admission, those resends spend no rate limit and get no "busy" of their own.
+        for platform, chat_key, message_id, entry_id in reversed(
+            await self._inbox.newest(RECENT_IDS)
+        ):
+            self._recent.put(_key(platform, chat_key, message_id), entry_id)
         entries = [e for e in await self._inbox.unfinished() if e.id not in self._jobs]
         for entry in entries:
             platform = entry.message.user.platform
@@ -314,13 +321,19 @@ class Gateway:
 
     async def _serve(self, job: _Job) -> None:
         job.resend_pending = False
+        if job.message.replayed and not job.counted:
+            job.counted = True
+            if job.reply is None and job.replays >= self._max_replays:
+                # Every earlier run died on it: answer with an apology instead of dying again.
+                logger.error("gave up on a message after {} replays", job.replays)
+                await self._finish(job, _notice(GAVE_UP, TurnOutcome.FAILED))
+                return
+            # Counted as it runs, not as it is loaded: a start that never reached it (its
+            # adapter failed to start, say) must not use up its replays.
+            await self._safely(self._inbox.replaying(job.entry_id))
+            job.replays += 1
         if job.reply is not None:  # made before a restart, or a send to try again
             await self._finish(job, job.reply, last_try=job.replays > self._max_replays)
-            return
-        if job.replays > self._max_replays:
-            # Every earlier run died on it: answer with an apology instead of dying again.
-            logger.error("gave up on a message after {} replays", job.replays)
-            await self._finish(job, _notice(GAVE_UP, TurnOutcome.FAILED))
             return
         reply = await self._turn(job)
         if reply is not None:
@@ -409,7 +422,9 @@ class Gateway:
             return False
         try:
             await outbound.send(message, reply)
-        except Exception as exc:
+        except (Exception, asyncio.CancelledError) as exc:
+            if isinstance(exc, asyncio.CancelledError) and _cancelled_here():
+                raise  # shutdown; any other cancellation leaked out of the client library
             self.counts["undelivered"] += 1
             logger.warning(
                 "could not deliver a reply (conversation {}): {}",
@@ -423,7 +438,10 @@ class Gateway:
         while True:
             try:
                 await outbound.typing(message)
-            except Exception as exc:  # a missing indicator is cosmetic: never fail the turn
+            except (Exception, asyncio.CancelledError) as exc:
+                if isinstance(exc, asyncio.CancelledError) and _cancelled_here():
+                    raise  # the turn ended
+                # A missing indicator is cosmetic: never fail the turn.
                 logger.debug("typing indicator failed: {}", exc)
             await asyncio.sleep(self._typing_interval)
 
@@ -516,13 +534,23 @@ class EphemeralInbox:
     async def unfinished(self) -> list[InboxEntry]:
         return []
 
+    async def newest(self, limit: int) -> list[tuple[str, str, str, int]]:
+        return []
+
+    async def replaying(self, entry_id: int) -> None:
+        return None
+
     async def held_replies(self, chat: ChatRef) -> list[Reply]:
         return []
 
 
 def _dedupe_key(message: IncomingMessage) -> str:
     """What makes two deliveries the same message (the inbox's unique key)."""
-    return f"{message.user.platform}\x1f{message.chat.key}\x1f{message.message_id}"
+    return _key(message.user.platform, message.chat.key, message.message_id)
+
+
+def _key(platform: str, chat_key: str, message_id: str) -> str:
+    return f"{platform}\x1f{chat_key}\x1f{message_id}"
 
 
 def _cancelled_here() -> bool:

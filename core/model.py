@@ -244,7 +244,7 @@ class InboxEntry:
     message: IncomingMessage
     state: InboxState = InboxState.PENDING
     reply: Reply | None = None
-    # How many starts found it unfinished: a message that keeps crashing the process stops.
+    # Replays begun for it (not merely loaded): a message that keeps crashing the process stops.
     replays: int = 0
 
 

@@ -150,7 +150,15 @@ class Inbox(Protocol):
         ...
 
     async def unfinished(self) -> list[InboxEntry]:
-        """What a crash left: entries not done, oldest first, each counted as replayed."""
+        """What a crash left: entries not done, oldest first, with the replays each began."""
+        ...
+
+    async def newest(self, limit: int) -> list[tuple[str, str, str, int]]:
+        """(platform, chat key, message id, entry id) of the newest ``limit`` entries."""
+        ...
+
+    async def replaying(self, entry_id: int) -> None:
+        """A replayed entry starts to run again (counted, so a poison message stops)."""
         ...
 
     async def held_replies(self, chat: ChatRef) -> list[Reply]:

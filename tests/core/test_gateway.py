@@ -233,9 +233,9 @@ async def test_replayed_replies_for_the_web_chat_are_held_until_collected(
 
 async def test_a_message_that_keeps_crashing_gets_an_apology(store: SqliteStore) -> None:
     poison = message("crash me")
-    await store.receive(poison)
-    for _ in range(3):  # three starts that died on it
-        await store.unfinished()
+    entry = await store.receive(poison)
+    for _ in range(3):  # three replays that died on it
+        await store.replaying(entry.entry_id)
     asked: list[str] = []
 
     async def records(turn: Turn) -> Reply:
@@ -248,6 +248,21 @@ async def test_a_message_that_keeps_crashing_gets_an_apology(store: SqliteStore)
         await outbound.wait_for(1)
     assert outbound.sent == [("crash me", GAVE_UP)]
     assert asked == []
+
+
+async def test_starts_that_never_reach_a_message_do_not_use_up_its_replays(
+    store: SqliteStore,
+) -> None:
+    await store.receive(message("asked before an outage"))
+    for _ in range(5):  # the platform's adapter failed to start each time: nothing ran
+        async with Gateway(echo, inbox=store, max_replays=3, push_platforms=PUSHED):
+            pass
+    outbound = RecordingOutbound()
+    async with Gateway(echo, inbox=store, max_replays=3, push_platforms=PUSHED) as gateway:
+        gateway.connect("test", outbound)
+        await outbound.wait_for(1)
+    assert outbound.sent == [("asked before an outage", "re: asked before an outage")]
+    assert [e.replays for e in await store.unfinished()] == []
 
 
 async def test_a_reply_the_platform_refuses_stays_for_the_next_start(store: SqliteStore) -> None:
@@ -492,6 +507,35 @@ async def test_a_duplicate_gets_no_busy_or_slow_down_of_its_own(store: SqliteSto
     assert outbound.sent == [("running", "answer"), ("queued", "answer")]
 
 
+async def test_a_resend_after_a_restart_gets_no_busy_or_slow_down_of_its_own(
+    store: SqliteStore,
+) -> None:
+    answered = message("asked before the restart")
+    outbound = RecordingOutbound()
+    async with Gateway(echo, inbox=store) as gateway:
+        gateway.connect("test", outbound)
+        await gateway.deliver(answered)
+        await outbound.wait_for(1)
+        await gateway.drain(grace=5)
+    release = asyncio.Event()
+
+    async def waits(turn: Turn) -> Reply:
+        await release.wait()
+        return Reply("answer")
+
+    async with Gateway(waits, inbox=store, workers=1, max_per_conversation=1) as gateway:
+        gateway.connect("test", outbound)
+        await gateway.deliver(message("running"))
+        await until(lambda: gateway.in_flight == 1)
+        await gateway.deliver(message("queued"))  # the lane is now full
+        await gateway.deliver(answered)  # the platform resent what the last run took in
+        release.set()
+        await outbound.wait_for(3)
+        await gateway.drain(grace=5)
+        assert gateway.metrics()["busy"] == 0
+    assert outbound.sent[1:] == [("running", "answer"), ("queued", "answer")]
+
+
 async def test_leaving_without_stop_intake_still_tells_a_waiting_caller() -> None:
     async def never(turn: Turn) -> Reply:
         await asyncio.Event().wait()
@@ -590,6 +634,27 @@ async def test_a_cancellation_leaking_from_a_turn_does_not_kill_the_worker() -> 
         leaked = await asyncio.wait_for(gateway.submit(message("leak")), timeout=5)
         after = await asyncio.wait_for(gateway.submit(message("next", user="other")), timeout=5)
     assert (leaked.text, after.text) == (GAVE_UP, "fine")
+
+
+@dataclass
+class LeakingOutbound(RecordingOutbound):
+    """A client library whose send lets its own cancellation escape, for some replies."""
+
+    async def send(self, message: IncomingMessage, reply: Reply) -> None:
+        if message.text == "leak":
+            raise asyncio.CancelledError
+        await super().send(message, reply)
+
+
+async def test_a_cancellation_leaking_from_a_send_does_not_kill_the_worker() -> None:
+    outbound = LeakingOutbound()
+    async with Gateway(echo, workers=1, resend_delays=(0.0, 0.0)) as gateway:
+        gateway.connect("test", outbound)
+        await gateway.deliver(message("leak"))  # first send and both resends leak
+        await until(lambda: gateway.metrics()["undelivered"] == 3)
+        await gateway.deliver(message("next", user="other"))
+        await outbound.wait_for(1)
+    assert outbound.sent == [("next", "re: next")]
 
 
 async def test_replays_of_one_chat_go_out_in_order_once_the_adapter_connects(

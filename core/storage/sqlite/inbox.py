@@ -67,20 +67,32 @@ async def answered(db: aiosqlite.Connection, entry_id: int, reply: Reply) -> Non
     )
 
 
+async def newest(db: aiosqlite.Connection, limit: int) -> list[tuple[str, str, str, int]]:
+    """The newest ``limit`` entries' unique keys and ids, newest first."""
+    rows = await db.execute_fetchall(
+        "SELECT platform, chat_key, message_id, id FROM inbox ORDER BY id DESC LIMIT ?", (limit,)
+    )
+    return [(str(p), str(c), str(m), int(i)) for p, c, m, i in rows]
+
+
+async def replaying(db: aiosqlite.Connection, entry_id: int) -> None:
+    """Count a replay as it begins: a start that never got to the entry is not one."""
+    await db.execute("UPDATE inbox SET attempts = attempts + 1 WHERE id = ?", (entry_id,))
+
+
 async def done(db: aiosqlite.Connection, entry_id: int, now: datetime) -> None:
     """The reply was sent: drop the text, keep the ids for duplicate detection."""
     await db.execute(_DONE, (now.isoformat(), entry_id))
 
 
 async def unfinished(db: aiosqlite.Connection, now: datetime) -> list[InboxEntry]:
-    """Every entry not done, oldest first, each counted as replayed once more.
+    """Every entry not done, oldest first.
 
     A row that cannot be read back (written by another version, or damaged) is logged and
     closed: one bad row must not stop every start.
     """
     rows = await db.execute_fetchall(
-        """UPDATE inbox SET attempts = attempts + 1 WHERE state != 'done'
-           RETURNING id, payload, state, reply, attempts"""
+        "SELECT id, payload, state, reply, attempts FROM inbox WHERE state != 'done'"
     )
     entries: list[InboxEntry] = []
     for row in rows:

@@ -404,6 +404,13 @@ class SqliteStore:
         async with self._write_lock:
             return await inbox.unfinished(self.db, datetime.now(UTC))
 
+    async def newest(self, limit: int) -> list[tuple[str, str, str, int]]:
+        return await inbox.newest(self.db, limit)
+
+    async def replaying(self, entry_id: int) -> None:
+        async with self._write_lock:
+            await inbox.replaying(self.db, entry_id)
+
     async def held_replies(self, chat: ChatRef) -> list[Reply]:
         async with self._transaction() as db:
             return await inbox.held(db, chat.key, datetime.now(UTC))
