@@ -113,7 +113,7 @@ class Settings(BaseSettings):
     typing_interval_seconds: float = Field(4.0, gt=0, le=60)
     # How long a finished message's id is kept to recognise a platform's late second delivery.
     inbox_retention_hours: float = Field(24.0, gt=0, le=24 * 365)
-    # A message whose turn crashed the process this many times is answered with an apology.
+    # A message is replayed after a crash at most this many times, then gets an apology.
     max_replays: int = Field(3, ge=1, le=100)
 
     # LLM providers: the names their own SDKs and docs use.
