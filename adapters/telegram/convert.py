@@ -127,16 +127,20 @@ def _decide_text(
     if command_entity is not None:
         return _decide_command(message, text, _span(text, command_entity), bot)
     mentions = _mentions_of(bot, text, message.entities)
+    cleaned = _without(text, mentions) if mentions else text.strip()
+    # A mention before a command ("@Bot /help") still means the command, unless the command
+    # names another bot ("@Bot /forget@OtherBot"): that one is not ours to run.
+    command = parse_command(cleaned, bot.username) if mentions else None
+    if mentions and command is None and parse_command(cleaned) is not None:
+        return Ignore("another bot's command")
     if not private:
-        if commands_only:
+        if commands_only and command is None:
             return Ignore("not a command")
         if not mentions and not _replies_to(bot, message):
             return Ignore("not addressed")
-    cleaned = _without(text, mentions) if mentions else text.strip()
     if not cleaned:
         return Note(_target(message), JUST_MENTIONED, "only a mention")
-    # A mention before a command ("@Bot /help") still means the command.
-    return Accept(_incoming(message, cleaned, parse_command(cleaned) if mentions else None))
+    return Accept(_incoming(message, cleaned, command))
 
 
 def _decide_command(

@@ -23,3 +23,9 @@ from core.model import Command
 )
 def test_commands_are_recognised_only_at_the_start(text: str, expected: Command | None) -> None:
     assert parse_command(text) == expected
+
+
+def test_a_command_addressed_to_another_bot_is_not_ours() -> None:
+    assert parse_command("/forget@other_bot", me="bastion_bot") is None
+    assert parse_command("/forget@Bastion_Bot now", me="bastion_bot") == Command("forget", "now")
+    assert parse_command("/forget", me="bastion_bot") == Command("forget")

@@ -107,6 +107,14 @@ def test_group_commands_for_this_bot_are_taken_and_for_others_ignored() -> None:
     assert decide(update("group_command_other_bot"), BOT) == Ignore("another bot's command")
 
 
+def test_a_mention_then_a_command_for_another_bot_runs_nothing() -> None:
+    data = payload("group_mention_then_command")
+    data["message"]["text"] = "@BastionTestBot /forget@OtherBot"
+    data["message"]["entities"][1]["length"] = len("/forget@OtherBot")
+    decision = decide(Update.de_json(data, None), BOT)
+    assert decision == Ignore("another bot's command")
+
+
 def command_update(text: str, *, group: bool = True) -> Update:
     """``text`` as a command, in the group or in Ann's private chat."""
     data = payload("group_command_plain" if group else "private_command_start")
@@ -146,6 +154,8 @@ def test_commands_only_mode_answers_commands_in_groups_but_everything_in_private
     assert decide(update("group_mention"), BOT, commands_only=True) == Ignore("not a command")
     assert decide(update("group_reply_to_bot"), BOT, commands_only=True) == Ignore("not a command")
     assert accepted("group_command_addressed", commands_only=True).command == Command("help")
+    # "@Bot /forget" is a command addressed to the bot, in either mode.
+    assert accepted("group_mention_then_command", commands_only=True).command == Command("forget")
     assert accepted("private_text", commands_only=True).text == "When do you open on Saturday?"
 
 
