@@ -9,7 +9,9 @@ Formatting is converted where mrkdwn differs from markdown (``**bold**`` -> ``*b
 ``*italic*`` -> ``_italic_``, ``~~strike~~`` -> ``~strike~``, ``[label](url)`` -> ``<url|label>``,
 headings -> bold lines, ``-`` bullets -> ``•``); code spans and fenced blocks are kept as they
 are (a fence's language tag is dropped: Slack would show it as the first line of code).
-Unbalanced markup stays literal text, and a fence the model never closed is closed.
+Fenced blocks are found as the shared splitter finds them (CommonMark: ``` or ~~~, 3 or more,
+closed by a longer or equal run of the same character) and always sent with Slack's only fence,
+```. Unbalanced markup stays literal text, and a fence the model never closed is closed.
 """
 
 from __future__ import annotations
@@ -31,7 +33,10 @@ _CLOSING_ALLOWANCE = 5
 _PRIVATE = re.compile(f"[{_OPEN}{_CLOSE}{_BOLD}]")
 _TOKEN = re.compile(f"{_OPEN}(\\d+){_CLOSE}")
 
-_FENCE = re.compile(r"^[ \t]*```(?P<rest>.*?)[ \t]*$")
+# A fence line as adapters/common/split.py reads it (CommonMark's fenced code blocks): up to 3
+# spaces, a run of 3+ backticks or tildes, an info string. The two must agree, or the splitter
+# cuts inside what is converted as one block.
+_FENCE = re.compile(r"^ {0,3}(?P<run>`{3,}|~{3,})(?P<info>.*)$")
 _LANGUAGE_TAG = re.compile(r"^[\w+#.-]*$")
 _HEADING = re.compile(r"^[ \t]{0,3}#{1,6}[ \t]+(?P<text>.+?)(?:[ \t]+#+)?[ \t]*$")
 _BULLET = re.compile(r"^(?P<indent>[ \t]*)[-*+][ \t]+(?P<text>.*)$")
@@ -41,7 +46,10 @@ _LINK = re.compile(r"!?\[(?P<label>[^\]\n]+)\]\((?P<url>[^)\s]+)\)")
 _BARE_URL = re.compile(r"\b(?:https?://|mailto:)[^\s<>]+")
 _SAFE_URL = re.compile(r"^(?:https?://|mailto:)[^\s|<>]+$", re.I)
 _STRONG_EMPHASIS = re.compile(r"\*\*\*(?=\S)(.+?)(?<=\S)\*\*\*")
-_STRONG = re.compile(r"(\*\*|__)(?=\S)(.+?)(?<=\S)\1")
+_STRONG_STARS = re.compile(r"\*\*(?=\S)(.+?)(?<=\S)\*\*")
+# "__x__" is strong only with no word character just outside it (CommonMark's rule for "_"),
+# and not when x is one word: "__init__" is a Python name, far likelier than bold in a reply.
+_STRONG_UNDERSCORES = re.compile(r"(?<!\w)__(?!\w+__(?!\w))(?=\S)(.+?)(?<=\S)__(?!\w)")
 _STRIKE = re.compile(r"~~(?=\S)(.+?)(?<=\S)~~")
 _EMPHASIS = re.compile(r"(?<![\w*])\*(?=[^\s*])([^*\n]+?)(?<=[^\s*])\*(?![\w*])")
 
@@ -55,30 +63,31 @@ def to_mrkdwn(markdown: str) -> str:
     """``markdown`` as safe Slack mrkdwn (see the module docstring for what changes)."""
     text = _PRIVATE.sub("", markdown)
     out: list[str] = []
-    in_code = False
-    for line in text.splitlines(keepends=True):
-        body = line.rstrip("\r\n")
-        newline = line[len(body) :]
+    run: str | None = None  # the open code block's fence run ("```", "~~~~"...)
+    # Lines end at "\n" only, as for the splitter's fences; a "\r" before it stays.
+    for line in text.split("\n"):
+        body = line.rstrip("\r")
+        ending = line[len(body) :]
         fence = _FENCE.match(body)
-        if fence is not None and not in_code:
-            rest = fence["rest"]
-            if rest.endswith("```") and len(rest) >= 3:
-                out.append(escape(body.strip()) + newline)  # a one-line block: ```code```
-                continue
-            in_code = True
-            tag = "" if _LANGUAGE_TAG.match(rest) else escape(rest)
-            out.append("```" + tag + (newline or "\n"))
-        elif fence is not None and in_code and not fence["rest"]:
-            in_code = False
-            out.append("```" + newline)
-        elif in_code:
+        if run is None and fence is not None and _opens(fence):
+            run = fence["run"]
+            out.append(_opening(fence["info"]) + ending)
+        elif run is not None and fence is not None and _closes(fence, run):
+            run = None
+            out.append("```" + ending)
+        elif run is not None:
             out.append(escape(line))
+        elif fence is not None and fence["info"].rstrip().endswith("```"):
+            out.append(escape(body.strip()) + ending)  # a one-line block: ```code```
         else:
-            out.append(_prose_line(body) + newline)
-    if in_code:
+            out.append(_prose_line(body) + ending)
+    if run is not None:
         # The model never closed it: closed here, so the rest of Slack's layout stays intact.
-        out.append("```" if out and out[-1].endswith("\n") else "\n```")
-    return "".join(out)
+        if out[-1]:
+            out.append("```")
+        else:
+            out[-1] = "```"  # the text ended with a newline: the fence takes that last line
+    return "\n".join(out)
 
 
 def format_reply(markdown: str, limit: int = MAX_MESSAGE_CHARS) -> list[str]:
@@ -101,10 +110,30 @@ def sent_size(markdown: str) -> int:
     return len(escape(markdown)) + _CLOSING_ALLOWANCE
 
 
+def _opens(fence: re.Match[str]) -> bool:
+    """Whether a fence line in prose opens a block: not when a backtick fence's info string
+    holds a backtick (CommonMark reads that line as inline code)."""
+    return not (fence["run"][0] == "`" and "`" in fence["info"])
+
+
+def _closes(fence: re.Match[str], run: str) -> bool:
+    """Whether a fence line closes the block ``run`` opened: the same character, at least as
+    many of them, and nothing else."""
+    same = fence["run"][0] == run[0] and len(fence["run"]) >= len(run)
+    return same and not fence["info"].strip()
+
+
+def _opening(info: str) -> str:
+    """Slack's only fence; text after it stays (code written on the fence line) unless it is
+    a language tag, which Slack would show as the first line of code."""
+    info = info.strip()
+    return "```" if _LANGUAGE_TAG.match(info) else "```" + escape(info)
+
+
 def _prose_line(line: str) -> str:
     if heading := _HEADING.match(line):
         # Slack has no headings; a bold line reads as one. Inner bold would end it early.
-        text = heading["text"].replace("**", "").replace("__", "")
+        text = _STRONG_UNDERSCORES.sub(r"\1", heading["text"].replace("**", ""))
         return f"*{_inline(text)}*"
     if bullet := _BULLET.match(line):
         return f"{bullet['indent']}• {_inline(bullet['text'])}"
@@ -122,21 +151,33 @@ def _inline(text: str) -> str:
         kept.append(rendered)
         return f"{_OPEN}{len(kept) - 1}{_CLOSE}"
 
-    text = _CODE_SPAN.sub(lambda m: protect(escape(m[0])), text)
-    text = _LINK.sub(lambda m: protect(_link(m["label"], m["url"])), text)
+    code: dict[int, str] = {}  # a code span's token -> its text, for a link label holding it
+
+    def protect_code(span: re.Match[str]) -> str:
+        code[len(kept)] = span[0][1:-1]
+        return protect(escape(span[0]))
+
+    text = _CODE_SPAN.sub(protect_code, text)
+    text = _LINK.sub(lambda m: protect(_link(m["label"], m["url"], code)), text)
     text = _BARE_URL.sub(lambda m: protect(escape(m[0])), text)
     text = escape(text)
     text = _STRONG_EMPHASIS.sub(lambda m: f"{_BOLD}_{m[1]}_{_BOLD}", text)
-    text = _STRONG.sub(lambda m: f"{_BOLD}{m[2]}{_BOLD}", text)
+    text = _STRONG_STARS.sub(lambda m: f"{_BOLD}{m[1]}{_BOLD}", text)
+    text = _STRONG_UNDERSCORES.sub(lambda m: f"{_BOLD}{m[1]}{_BOLD}", text)
     text = _STRIKE.sub(r"~\1~", text)
     text = _EMPHASIS.sub(r"_\1_", text)
     text = text.replace(_BOLD, "*")
     return _TOKEN.sub(lambda m: kept[int(m[1])], text)
 
 
-def _link(label: str, url: str) -> str:
-    """``<url|label>`` for web and mail links; anything else (``javascript:``...) as text."""
-    label = _PRIVATE.sub("", label).replace("**", "").replace("`", "")
+def _link(label: str, url: str, code: dict[int, str]) -> str:
+    """``<url|label>`` for web and mail links; anything else (``javascript:``...) as text.
+
+    ``label`` may hold tokens of code spans (``code`` maps them to their text): a Slack label
+    cannot be formatted, so a code span shows as its plain text.
+    """
+    label = label.replace("**", "").replace("`", "")
+    label = _TOKEN.sub(lambda m: code[int(m[1])], label)
     if not _SAFE_URL.match(url):
         return escape(f"{label} ({url})")
     # "|" in the label would end it early in Slack's syntax: shown as a look-alike instead.

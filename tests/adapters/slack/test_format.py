@@ -59,6 +59,11 @@ def test_markdown_becomes_mrkdwn(markdown: str, mrkdwn: str) -> None:
         "```\n<!here>\n```",
         "# <!everyone>",
         "> <@U1>",
+        "[`<!here>`](https://x.example)",
+        "[a `<@U1>` b](javascript:x)",
+        "~~~\n<!here>\n~~~",
+        "````\n```\n<!channel>\n```\n````",
+        "    ```\n    <@U1>\n    ```",
     ],
 )
 def test_no_mention_or_control_sequence_can_form(dangerous: str) -> None:
@@ -97,6 +102,83 @@ def test_code_blocks_are_kept_verbatim_apart_from_escaping_and_the_language_tag(
     assert to_mrkdwn(markdown) == (
         "Try:\n```\nx = a**b  # *not* bold\nif x &lt; 3 and y &gt; 1: pass\n```\nDone."
     )
+
+
+@pytest.mark.parametrize(
+    ("markdown", "mrkdwn"),
+    [
+        ("[`pip install`](https://pip.pypa.io)", "<https://pip.pypa.io|pip install>"),
+        ("[the `requests` docs](https://x)", "<https://x|the requests docs>"),
+        ("[**`a|b`** <c>](https://x)", "<https://x|a¦b &lt;c&gt;>"),
+        ("[`a <b>`](javascript:x)", "a &lt;b&gt; (javascript:x)"),
+    ],
+)
+def test_code_in_a_link_label_shows_as_its_plain_text(markdown: str, mrkdwn: str) -> None:
+    assert to_mrkdwn(markdown) == mrkdwn
+
+
+@pytest.mark.parametrize(
+    ("markdown", "mrkdwn"),
+    [
+        (
+            'Define __init__ and check __name__ == "__main__"',
+            'Define __init__ and check __name__ == "__main__"',
+        ),
+        ("foo__bar__baz", "foo__bar__baz"),
+        ("a__b c__d", "a__b c__d"),
+        ("# The __init__ method", "*The __init__ method*"),
+        ("# The __real__ deal", "*The __real__ deal*"),
+        ("# __Two words__ here", "*Two words here*"),
+        ("(__also bold__)", "(*also bold*)"),
+    ],
+)
+def test_underscores_are_strong_only_around_more_than_one_word(markdown: str, mrkdwn: str) -> None:
+    assert to_mrkdwn(markdown) == mrkdwn
+
+
+@pytest.mark.parametrize(
+    ("markdown", "mrkdwn"),
+    [
+        ("~~~\n# comment\n- x\n~~~\nafter", "```\n# comment\n- x\n```\nafter"),
+        ("~~~python\na <b>", "```\na &lt;b&gt;\n```"),
+        (
+            "````\n```python\nx = 1\n```\n````\n**after**",
+            "```\n```python\nx = 1\n```\n```\n*after*",
+        ),
+        ("```\ncode\n`````\n**after**", "```\ncode\n```\n*after*"),
+        ("  ```\ncode\n~~~\n```  \n**after**", "```\ncode\n~~~\n```\n*after*"),
+        ("\t```\n- x", "\t```\n• x"),
+        (
+            "- step\n    ```\n    - x\n    ```\n**after**",
+            "• step\n    ```\n    • x\n    ```\n*after*",
+        ),
+    ],
+)
+def test_code_blocks_are_found_by_the_splitters_fence_rules(markdown: str, mrkdwn: str) -> None:
+    assert to_mrkdwn(markdown) == mrkdwn
+
+
+def test_a_long_tilde_block_is_split_into_closed_backtick_blocks() -> None:
+    code = "\n".join(f"# step {n}\n- item_{n} < {n + 1}" for n in range(200))
+    parts = format_reply(f"Here:\n~~~python\n{code}\n~~~\nThat's **all**.", limit=1000)
+    assert len(parts) > 2
+    for part in parts:
+        assert len(part) <= 1000
+        assert "~~~" not in part and "•" not in part
+        assert part.count("```") % 2 == 0, part
+    assert parts[-1].endswith("```\nThat's *all*.")
+
+
+def test_a_list_indented_fence_cut_by_the_splitter_opens_no_block_in_the_next_part() -> None:
+    # The splitter does not see a fence indented 4 spaces: nor may the converter, or the
+    # closing line in a later part opens a block that swallows the rest of the reply.
+    lines = "\n".join(f"    pip install package-{n}" for n in range(60))
+    markdown = f"1. Install:\n    ```\n{lines}\n    ```\n2. Then **run** it."
+    parts = format_reply(markdown, limit=500)
+    assert len(parts) > 2
+    assert all(len(part) <= 500 for part in parts)
+    assert sum(part.count("```") for part in parts) == 2
+    assert parts[-1].endswith("    ```\n2. Then *run* it.")
 
 
 def test_a_one_line_code_block_is_kept() -> None:
@@ -144,6 +226,7 @@ def test_sent_size_bounds_the_converted_length() -> None:
         *("**", "*", "_", "__", "~~", "`", "```", "```python", "# ", "- ", "> ", "<", ">", "&"),
         *("[a](https://x.example/a_b)", "[b](javascript:x)", "![i](https://x.example)"),
         *("<!here>", "\n", "\n\n", " ", "word", "***", "|", "\ue000", "\ue001", "\ue002"),
+        *("~~~", "````", "    ", "__init__", "[`c` d](https://x.example)", "\r\n", "\t"),
     ]
     rng = random.Random(7)
     for _ in range(5000):
