@@ -110,7 +110,15 @@ class SqliteStore:
 
     @asynccontextmanager
     async def _locked(self) -> AsyncIterator[aiosqlite.Connection]:
-        """The connection under the write lock, for a write that is one statement."""
+        """The connection for a write that is one statement, sent before the body's first await.
+
+        It waits only while someone holds the write lock (a transaction may be open). Otherwise
+        it goes at once: aiosqlite runs statements first in, first out, so it ends before any
+        BEGIN queued after it, and writes from many turns flow without waiting on each other.
+        """
+        if not self._write_lock.locked():
+            yield self.db
+            return
         async with self._write_lock:
             yield self.db
 
@@ -127,9 +135,9 @@ class SqliteStore:
         seen = message.sent_at.astimezone(UTC).isoformat()
         if message.replayed and (earlier := await self._incoming_id(message, conversation_id)):
             return earlier  # the crash came after this turn stored its message
-        async with self._write_lock:
+        async with self._locked() as db:
             return await _fetch_id(
-                self.db,
+                db,
                 """INSERT INTO messages (conversation_id, user_id, direction,
                                          platform_message_id, text, created_at, tokens,
                                          importance)
@@ -385,16 +393,17 @@ class SqliteStore:
     # The durable inbox (core/storage/sqlite/inbox.py has the why of each step).
 
     async def receive(self, message: IncomingMessage) -> Received:
-        async with self._write_lock:
-            return await inbox.receive(self.db, message, datetime.now(UTC))
+        # One write; the read that may follow it is safe inside anyone's transaction.
+        async with self._locked() as db:
+            return await inbox.receive(db, message, datetime.now(UTC))
 
     async def answered(self, entry_id: int, reply: Reply) -> None:
-        async with self._write_lock:
-            await inbox.answered(self.db, entry_id, reply)
+        async with self._locked() as db:
+            await inbox.answered(db, entry_id, reply)
 
     async def done(self, entry_id: int) -> None:
-        async with self._write_lock:
-            await inbox.done(self.db, entry_id, datetime.now(UTC))
+        async with self._locked() as db:
+            await inbox.done(db, entry_id, datetime.now(UTC))
 
     async def discard(self, entry_id: int) -> None:
         async with self._write_lock:
