@@ -13,8 +13,13 @@ pause, and never break what the platform renders as one thing:
   combining marks, emoji sequences and flags with their base character;
 - a fenced code block (three or more backticks or tildes, with an optional language) is never
   cut when it fits in a chunk. A longer one is cut between its lines (at a space, or hard, only
-  when a single line is too long); each part is closed with the block's fence and the next
-  part reopened with the block's opening line, so every chunk renders its code as code;
+  when a single line is too long); each part is closed with the block's closing fence and the
+  next part reopened with the block's opening line, so every chunk renders its code as code;
+- a part must keep at least a quarter of the limit for code, or its fences would outweigh the
+  code and multiply the messages. A block whose fence line is too long for that (say, a query
+  written on the fence line) has its info string moved to a code line of its own, so that the
+  parts reopen with the bare fence; if even the bare fence is too long (a run of hundreds of
+  backticks or tildes), the block is cut like plain text, without added fences;
 - whitespace inside an inline code span ("`like this`") is used only when nothing else is
   within reach.
 
@@ -68,19 +73,26 @@ def split_text(text: str, limit: int, *, size: Size = len) -> list[str]:
     - Otherwise CRLF line ends become LF, the whitespace at each cut is dropped (but not the
       indentation of a code line), and no chunk is empty or blank. The only additions are the
       fence lines that close and reopen a code block cut into parts, so every chunk has
-      balanced fences (an unclosed block in the text is closed in its last part).
+      balanced fences (an unclosed block in the text is closed in its last part), and the line
+      break that moves an overlong info string off its fence line. The one exception is a
+      block whose bare fences alone would take over three quarters of a chunk: it is cut as
+      plain text, so a chunk may then hold one of its fence lines without the other.
     - Words are never cut unless one alone is longer than the limit (a URL, a token): that one
       is hard-cut where the limit falls, backing off a little so as not to split a grapheme.
       See the module docstring for where cuts go.
     - ``size`` measures a chunk as the platform will (e.g. its length after HTML escaping, or
       in UTF-16 code units); it must not measure a longer piece smaller.
 
-    The minimum limit: one character must fit; and a code block too long for one chunk needs
-    room in every part for its fences, so the limit must be at least the size of its opening
-    line + newline + one character + newline + closing fence: 9 for a bare "```" fence, 15 for
-    "```python". A smaller limit raises ``ValueError``. Limits just above that work, but
-    with room for only a few characters per part a code line holding a fence run of its own
-    may be left alone on a line where it reads as a fence; real message limits are far above.
+    A code block too long for one chunk is cut into fenced parts when its fences take at most
+    three quarters of the limit (its opening line + newline + one character + newline + closing
+    fence: 9 for a bare "```" fence, 15 for "```python"). Otherwise its info string becomes its
+    first code line (adding a line break), and failing that the block is cut as plain text;
+    see the module docstring. With room for only a few characters per part a code line holding
+    a fence run of its own may be left alone on a line where it reads as a fence; real message
+    limits are far above.
+
+    Only a limit too small for a single character raises ``ValueError`` (its message never
+    quotes the text, which may be private).
     """
     if limit < 1:
         raise ValueError(f"limit must be at least 1, got {limit}")
@@ -88,7 +100,23 @@ def split_text(text: str, limit: int, *, size: Size = len) -> list[str]:
         return []
     if size(text) <= limit:
         return [text]
-    return _Splitter(text.replace("\r\n", "\n"), limit, size).split()
+    text = _bare_crowded_openings(text.replace("\r\n", "\n"), limit, size)
+    plain: set[int] = set()
+    while True:
+        try:
+            return _Splitter(text, limit, size, frozenset(plain)).split()
+        except _NoRoom as crowded:
+            # ``size`` found a character wider than the one the fences were measured with:
+            # split again with that block as plain text (each retry gives up one more block).
+            plain.add(crowded.block_start)
+
+
+class _NoRoom(Exception):
+    """A part of the code block starting at ``block_start`` cannot fit with its fences."""
+
+    def __init__(self, block_start: int) -> None:
+        super().__init__(block_start)
+        self.block_start = block_start
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,7 +128,10 @@ class _Block:
     body_end: int  # first character of the closing fence line (the text's end when unclosed)
     end: int  # just past the closing fence line
     opening: str  # the opening line, repeated to reopen a part
-    closing: str  # the fence that closes a part
+    fence: str  # the opening line's indentation and fence run, without its info string
+    # The block's own closing line, which also closes each part: a shorter one in its place
+    # would leave the last part no room for the original (the fence when unclosed).
+    closing: str
     run: str  # the fence's backticks or tildes
 
 
@@ -132,6 +163,43 @@ def _find_blocks(text: str) -> list[_Block]:
     return blocks
 
 
+def _least_part(opening: str, first: str, closing: str) -> str:
+    """The smallest part of a block cut into parts: its fences around one character."""
+    return f"{opening}\n{first}\n{closing}"
+
+
+def _fences_leave_room(least: str, limit: int, size: Size) -> bool:
+    """Whether parts like ``least`` keep a quarter of ``limit`` for code."""
+    return 4 * size(least) <= 3 * limit
+
+
+def _part_fits(text: str, block: _Block, limit: int, size: Size) -> bool:
+    """Whether ``block`` can be cut into parts that each reopen it and close it."""
+    first = text[block.body_start : block.body_start + 1]
+    return _fences_leave_room(_least_part(block.opening, first, block.closing), limit, size)
+
+
+def _bare_crowded_openings(text: str, limit: int, size: Size) -> str:
+    """``text`` with the info string of each crowded block moved to a line of its own.
+
+    A block is crowded when it is too long for one chunk and its opening line is too long to
+    reopen every part with (see ``_part_fits``). Without its info string the opening is the
+    bare fence; the info string, now the first code line, is cut like any long code line. A
+    block whose bare fences do not fit either is left as it is (it will be cut as plain text).
+    """
+    for block in reversed(_find_blocks(text)):  # from the end: earlier positions stay valid
+        info = block.opening[len(block.fence) :]
+        if not info.strip() or info.lstrip()[0] == block.run[0]:
+            continue  # nothing to move, or its line would then close the block
+        if size(text[block.start : block.end]) <= limit or _part_fits(text, block, limit, size):
+            continue
+        if not _fences_leave_room(_least_part(block.fence, info[0], block.closing), limit, size):
+            continue
+        at = block.start + len(block.fence)
+        text = f"{text[:at]}\n{text[at:]}"
+    return text
+
+
 def _block(text: str, opening: re.Match[str], body_end: int, end: int) -> _Block:
     body_start = min(opening.end() + 1, len(text))
     return _Block(
@@ -140,7 +208,8 @@ def _block(text: str, opening: re.Match[str], body_end: int, end: int) -> _Block
         body_end=body_end,
         end=end,
         opening=opening[0].rstrip(),
-        closing=opening[1] + opening[2],
+        fence=opening[1] + opening[2],
+        closing=text[body_end:end].rstrip() or opening[1] + opening[2],
         run=opening[2],
     )
 
@@ -185,11 +254,23 @@ def _regional(char: str) -> bool:
 class _Splitter:
     """One split: the text's code blocks and cut points, found once, then greedy chunks."""
 
-    def __init__(self, text: str, limit: int, size: Size) -> None:
+    def __init__(self, text: str, limit: int, size: Size, plain: frozenset[int]) -> None:
+        """``plain``: the starts of code blocks to cut as plain text."""
         self.text = text
         self.limit = limit
         self.size = size
-        self.blocks = _find_blocks(text)
+        self.blocks: list[_Block] = []
+        # Blocks too long for one chunk, by start: these are cut into fenced parts.
+        self.long_blocks: set[int] = set()
+        for block in _find_blocks(text):
+            if block.start in plain:
+                continue
+            if size(text[block.start : block.end]) <= limit:
+                self.blocks.append(block)
+            elif _part_fits(text, block, limit, size):
+                self.blocks.append(block)
+                self.long_blocks.add(block.start)
+            # Else its fences would crowd out the code: its lines are cut like any other text.
         self.newlines = [newline.start() for newline in re.finditer("\n", text)]
         self.block_starts = [block.start for block in self.blocks]
         self.cuts = [_Cuts([], []) for _ in range(_SPACE + 1)]
@@ -206,8 +287,7 @@ class _Splitter:
         prose_start = 0
         for block in self.blocks:
             self._prose_cuts(prose_start, block.start, raw)
-            if self.size(self.text[block.start : block.end]) > self.limit:
-                self._check_part_fits(block)
+            if block.start in self.long_blocks:
                 self._code_cuts(block, raw)
             prose_start = block.end
         self._prose_cuts(prose_start, len(self.text), raw)
@@ -285,16 +365,6 @@ class _Splitter:
         i = bisect.bisect_left(self.newlines, pos)
         start = self.newlines[i - 1] + 1 if i > 0 else 0
         return start, self.newlines[i] if i < len(self.newlines) else len(self.text)
-
-    def _check_part_fits(self, block: _Block) -> None:
-        """A block cut into parts needs its fences in every part; fail early if they cannot fit."""
-        first = self.text[block.body_start : block.body_start + 1]
-        least = self.size(f"{block.opening}\n{first}\n{block.closing}")
-        if least > self.limit:
-            raise ValueError(
-                f"limit {self.limit} is too small to cut the code block {block.opening!r} "
-                f"into parts: a part holding one character measures {least}"
-            )
 
     # -- positions -------------------------------------------------------------------------
 
@@ -423,17 +493,17 @@ class _Splitter:
     def _hard_cut(self, pos: int, reach: int) -> tuple[int, int]:
         """Cut inside a word (or code line) that alone is longer than the limit."""
         if reach <= pos:
-            fences = " with its code block's fences" if self._in_body(pos) else ""
+            crowded = self._block_at(pos)
+            if crowded is not None:
+                raise _NoRoom(crowded.start)
+            # Never quote the text here: the message may end up in a log.
             raise ValueError(
-                f"limit {self.limit} is too small: the character at {pos} "
-                f"({self.text[pos : pos + 20]!r}...) does not fit in a chunk{fences}"
+                f"limit {self.limit} is too small: the character at {pos} does not fit in a chunk"
             )
         end = self._hard_cut_end(pos, reach)
         block = self._block_at(end - 1)
         if block is not None and end <= block.body_start:
-            raise ValueError(
-                f"limit {self.limit} is too small for the fence line {block.opening!r}"
-            )
+            raise _NoRoom(block.start)  # a part could not hold its opening line
         if (
             block is not None
             and end >= block.body_end

@@ -343,7 +343,14 @@ class DiscordAdapter:
     async def send(self, message: IncomingMessage, reply: Reply) -> None:
         """Post ``reply``: as interaction follow-ups for a slash command, else in the channel."""
         await self._reply_coming(message)
-        pieces = discord_messages(reply.text)
+        try:
+            pieces = discord_messages(reply.text)
+        except Exception as exc:
+            # A bug of ours, and every resend would fail the same way. Only the error's type:
+            # its message could quote the reply, and this reason is logged.
+            raise DeliveryError(
+                f"could not format the reply for Discord ({type(exc).__name__})"
+            ) from exc
         if not pieces:
             logger.warning("discord: an empty reply was not sent")
             return

@@ -10,9 +10,12 @@ repeat a message (the inbox drops the second copy) but never lose one:
 - a webhook request is answered 200 only after ``deliver`` returned; anything else makes
   Telegram send it again.
 
-Sending retries what is worth retrying (a 429 after its ``retry_after``, capped; network errors
-with backoff) and raises ``DeliveryError`` for the rest. Logs never carry message text, user ids
-or URLs (the bot token is part of every Bot API URL).
+Sending retries what is worth retrying (a 429 after its ``retry_after``, when that is within a
+cap; network errors with backoff) and raises ``DeliveryError`` for the rest: a longer wait fails
+the send at once, so that no worker is held and no retry lands inside Telegram's penalty window
+(which it may lengthen); the core keeps the reply and sends it again later. Polling, which holds
+no worker, waits as long as Telegram asks. Logs never carry message text, user ids or URLs (the
+bot token is part of every Bot API URL).
 """
 
 from __future__ import annotations
@@ -90,8 +93,8 @@ class RetryPolicy:
     polled update's intake before the update is skipped."""
 
     attempts: int = 4
-    # A 429 says how long to wait; a longer wait than this is cut short (the next try may be
-    # refused again, and then the reply is kept for the next start).
+    # A 429 says how long to wait; a call told to wait longer than this fails at once (a retry
+    # sooner would land inside the penalty window; the core sends the reply again later).
     retry_after_cap: float = 60.0
     # Network errors wait this, doubling each time.
     backoff: float = 1.0
@@ -297,7 +300,8 @@ class TelegramAdapter:
                     allowed_updates=ALLOWED_UPDATES,
                 )
             except RetryAfter as exc:
-                wait = min(_retry_after(exc), self._retry.retry_after_cap)
+                # All of it: asking sooner only lengthens the penalty, and no reply waits on this.
+                wait = _retry_after(exc)
                 logger.warning("telegram: polling rate limited; again in {:.0f} s", wait)
                 await asyncio.sleep(wait)
                 continue
@@ -407,7 +411,14 @@ class TelegramAdapter:
     # -- outbound --------------------------------------------------------------------------
 
     async def send(self, message: IncomingMessage, reply: Reply) -> None:
-        messages = format_reply(reply.text)
+        try:
+            messages = format_reply(reply.text)
+        except Exception as exc:
+            # A bug of ours, and every resend would fail the same way. Only the error's type:
+            # its message could quote the reply, and this reason is logged.
+            raise DeliveryError(
+                f"telegram could not format a reply ({type(exc).__name__})"
+            ) from exc
         if not messages:
             logger.warning("telegram: a reply with nothing visible to send was skipped")
             return
@@ -439,6 +450,11 @@ class TelegramAdapter:
             reply_to = target.reply_to if n == 0 else None
             try:
                 target = await self._send_one(target, rendered, reply_to)
+            except RetryAfter as exc:
+                raise DeliveryError(
+                    f"telegram rate limited part {n + 1} of {len(messages)} of a reply and "
+                    f"asked to wait {_retry_after(exc):.0f} s"
+                ) from exc
             except TelegramError as exc:
                 raise DeliveryError(
                     f"telegram refused part {n + 1} of {len(messages)} of a reply: "
@@ -487,15 +503,16 @@ class TelegramAdapter:
         )
 
     async def _call(self, what: str, call: Callable[[], Awaitable[T]]) -> T:
-        """``call()``, retried after a 429 (its delay, capped) and network errors (backoff)."""
+        """``call()``, retried after a 429 (its delay, when within the cap) and network errors
+        (backoff). A 429 asking for a longer wait is raised at once."""
         policy = self._retry
         for attempt in range(1, policy.attempts + 1):
             try:
                 return await call()
             except RetryAfter as exc:
-                if attempt == policy.attempts:
+                wait = _retry_after(exc)
+                if attempt == policy.attempts or wait > policy.retry_after_cap:
                     raise
-                wait = min(_retry_after(exc), policy.retry_after_cap)
                 logger.warning("telegram {}: rate limited, retrying in {:.1f} s", what, wait)
             except BadRequest:
                 raise  # a NetworkError subclass, but sending it again cannot help

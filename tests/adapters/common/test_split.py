@@ -322,12 +322,19 @@ def test_a_code_line_longer_than_the_limit_is_cut_at_a_space_inside_the_block() 
     assert " ".join(chunk[4:-4] for chunk in chunks) == line
 
 
-def test_a_limit_below_the_fence_overhead_is_refused() -> None:
-    # The least a part of a ```python block needs: "```python\nx\n```", 15 characters.
+def test_fences_that_would_crowd_out_the_code_lose_the_info_string_then_go() -> None:
+    # "```python\nx\n```" is 15 characters: fenced parts need a limit of 20, so that the
+    # fences take at most three quarters of it.
     text = "```python\n" + "x" * 100 + "\n```"
-    with pytest.raises(ValueError, match="code block"):
-        split_text(text, 14)
-    assert all(len(chunk) == 15 for chunk in check(text, 15))
+    assert all(c.startswith("```python\n") and c.endswith("\n```") for c in check(text, 20))
+    # Below that the parts reopen with the bare fence, and "python" is the first code line.
+    bare = check(text, 19)
+    assert bare[0] == "```\npython\n```"
+    assert all(chunk.startswith("```\n") and chunk.endswith("\n```") for chunk in bare)
+    # Not even the bare fences leave room: the block is cut as plain text, nothing added.
+    plain = split_text(text, 10)
+    assert all(len(chunk) <= 10 for chunk in plain)
+    assert "".join(plain) == "".join(text.split())
 
 
 def test_a_cut_never_turns_text_into_a_fence() -> None:
@@ -339,3 +346,87 @@ def test_a_cut_never_turns_text_into_a_fence() -> None:
     code = "~~~\n" + "\n".join(f"echo {i:02} ~~~ done" for i in range(30)) + "\n~~~"
     for limit in range(14, 80):
         check(code, limit)
+
+
+# -- fence lines too long for a part ---------------------------------------------------------
+
+DISCORD_LIMIT = 1984  # Discord's 2,000 less the room its adapter keeps for repairs
+TELEGRAM_LIMIT = 4096
+SQL = "SELECT " + ", ".join(f"orders.column_{i}" for i in range(200)) + " FROM orders;"
+
+
+def fence_free_words(text: str) -> list[str]:
+    """The words of ``text`` with every run of backticks or tildes taken for a space."""
+    return re.sub(r"[`~]+", " ", text).split()
+
+
+def crowded_block(rng: random.Random, limit: int) -> str:
+    """A reply with a code block too long for one message whose fence line is itself long."""
+    char = rng.choice("`~")
+    run = char * rng.choice([3, 4, limit // 2 - 2, limit // 2 + 1, limit - 1, limit + 300])
+    info = rng.choice(["", "sql", " " + SQL[: rng.randint(limit // 2, len(SQL))], SQL])
+    body = [
+        rng.choice(["    ", ""]) + " ".join(rng.choices(["x", "=", "f(a)", "&", "1"], k=6))
+        for _ in range(rng.choice([1, 40, 400]))
+    ]
+    closing = rng.choice([run, run + char, ""])  # "" leaves the block unclosed
+    before = rng.choice(["", "Here is the query:\n", "Run this.\n\n"])
+    after = rng.choice(["", "\nThat is all.", "\n\nDone & dusted."])
+    block = "\n".join([run + info, *body, *([closing] if closing else [])])
+    return before + block + (after if closing else "")
+
+
+@pytest.mark.parametrize("limit", [DISCORD_LIMIT, TELEGRAM_LIMIT])
+@pytest.mark.parametrize("seed", range(60))
+def test_a_code_block_with_a_very_long_fence_line_is_still_split_whole(
+    seed: int, limit: int
+) -> None:
+    rng = random.Random(seed)
+    text = crowded_block(rng, limit)
+    size = escaped if seed % 2 else len
+
+    chunks = split_text(text, limit, size=size)  # never raises
+
+    assert all(size(chunk) <= limit for chunk in chunks)
+    assert all(chunk.strip() for chunk in chunks)
+    assert only_fences_added(text, chunks)
+    # Words are cut only where one is longer than the limit (a fence run, or one glued to it):
+    # each word sent is one of the text's (an info string may be repeated in every part).
+    if all(len(word) < limit // 2 for word in text.split()):
+        assert set(fence_free_words("\n".join(chunks))) <= set(fence_free_words(text))
+
+
+def test_an_overlong_info_string_becomes_the_first_code_line_of_every_part() -> None:
+    text = "Here:\n```" + SQL + "\n" + "\n".join(f"line {i}" for i in range(300)) + "\n```"
+    assert len("```" + SQL) > DISCORD_LIMIT
+
+    chunks = check(text, DISCORD_LIMIT)
+
+    assert chunks[0] == "Here:"
+    assert all(c.startswith("```\n") and c.endswith("\n```") for c in chunks[1:])
+    assert fence_free_words("\n".join(chunks)) == fence_free_words(text)
+
+
+@pytest.mark.parametrize("char", "`~")
+def test_a_fence_run_too_long_for_a_part_is_cut_as_plain_text(char: str) -> None:
+    fence = char * 1000
+    text = fence + "\n" + "\n".join(f"line {i}" for i in range(500)) + "\n" + fence
+
+    chunks = split_text(text, DISCORD_LIMIT)
+
+    assert all(len(chunk) <= DISCORD_LIMIT for chunk in chunks)
+    assert "".join("".join(chunks).split()) == "".join(text.split())  # no fence added
+
+
+def test_a_closing_fence_longer_than_the_opening_one_is_never_lost() -> None:
+    text = "~~~\n" + " ".join(["echo"] * 8) + "\n" + "~" * 20
+    for limit in range(20, 90):
+        chunks = split_text(text, limit)
+        assert all(len(chunk) <= limit for chunk in chunks)
+        assert only_fences_added(text, chunks)  # not swapped for a shorter "~~~"
+
+
+def test_an_error_about_the_limit_never_quotes_the_text() -> None:
+    with pytest.raises(ValueError, match="too small") as refused:
+        split_text("secret & private", 3, size=escaped)
+    assert "secret" not in str(refused.value) and "&" not in str(refused.value)

@@ -380,6 +380,45 @@ async def test_a_refused_reply_raises_a_delivery_error_with_the_reason(dc: FakeD
             await adapter.send(_message_in(CHANNEL_ID, reply_to="5"), Reply("hello"))
 
 
+# Code blocks too long for one message whose fence line is itself very long: a divider of tildes
+# and a query written on the fence line. Their rows and columns are numbered to check the order.
+CODE_ROWS = "\n".join(f"row {i}: total = price x quantity" for i in range(100))
+LONG_QUERY = "SELECT " + ", ".join(f"orders.column_{i}" for i in range(120)) + " FROM orders;"
+CROWDED_CODE = {
+    "a divider of tildes": f"Here you go:\n{'~' * 1000}\n{CODE_ROWS}\n{'~' * 1000}",
+    "a query on the fence line": f"Here you go:\n```{LONG_QUERY}\n{CODE_ROWS}\n```",
+}
+
+
+@pytest.mark.parametrize("answer", CROWDED_CODE.values(), ids=CROWDED_CODE.keys())
+async def test_code_with_a_fence_line_too_long_to_repeat_is_delivered(
+    dc: FakeDiscord, answer: str
+) -> None:
+    async with DiscordAdapter(TOKEN, RecordingSink(), guild_ready_timeout=0.05) as adapter:
+        await adapter.send(_message_in(CHANNEL_ID), Reply(answer))
+    contents = [s["content"] for s in dc.sent]
+    assert len(contents) >= 2
+    assert all(0 < len(c) <= MESSAGE_LIMIT for c in contents)
+    both = "\n".join(contents)
+    assert [int(n) for n in re.findall(r"row (\d+):", both)] == list(range(100))
+    columns = [int(n) for n in re.findall(r"column_(\d+)", both)]
+    assert columns == (list(range(120)) if "SELECT" in answer else [])
+
+
+async def test_a_reply_that_cannot_be_formatted_fails_as_undelivered_without_its_text(
+    dc: FakeDiscord, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(text: str) -> list[str]:
+        raise ValueError(f"cannot format {text!r}")
+
+    monkeypatch.setattr("adapters.discord.adapter.discord_messages", broken)
+    async with DiscordAdapter(TOKEN, RecordingSink(), guild_ready_timeout=0.05) as adapter:
+        with pytest.raises(DeliveryError, match="ValueError") as failed:
+            await adapter.send(_message_in(CHANNEL_ID), Reply("our secret recipe"))
+    assert "secret" not in str(failed.value)
+    assert dc.sent == []
+
+
 async def test_a_dead_interaction_token_falls_back_to_the_channel(dc: FakeDiscord) -> None:
     dc.fail_next("POST", r"^/webhooks/", 401, code=50027, message="Invalid Webhook Token")
     message = _message_in(CHANNEL_ID, interaction_token="tok", application_id=str(APP_ID))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import re
+import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
@@ -51,6 +52,14 @@ LONG_ANSWER = "\n\n".join(
     )
     for n in range(1, 26)
 )
+# Code blocks too long for one message whose fence line is itself very long: a divider of tildes
+# and a query written on the fence line. Their rows and columns are numbered to check the order.
+CODE_ROWS = "\n".join(f"row {i}: total = price x quantity" for i in range(200))
+LONG_QUERY = "SELECT " + ", ".join(f"orders.column_{i}" for i in range(250)) + " FROM orders;"
+CROWDED_CODE = {
+    "a divider of tildes": f"Here you go:\n{'~' * 2100}\n{CODE_ROWS}\n{'~' * 2100}",
+    "a query on the fence line": f"Here you go:\n```{LONG_QUERY}\n{CODE_ROWS}\n```",
+}
 HOSTILE_ANSWER = (
     "Thanks @everyone! Ask @shop_admin. <b>Opening hours <script>alert(1)</script> "
     '<a href="tg://user?id=1">you</a> *are Monday to **Friday, 9:00 to 18:00.\n'
@@ -473,6 +482,48 @@ async def test_the_plain_text_fallback_pings_nobody_even_from_code(tg: FakeTeleg
     assert sent["text"].replace(WORD_JOINER, "") == (
         "Ask @shop_admin:\n@everyone please help\nor mail help@shop.example"
     )
+
+
+@pytest.mark.parametrize("answer", CROWDED_CODE.values(), ids=CROWDED_CODE.keys())
+async def test_code_with_a_fence_line_too_long_to_repeat_is_delivered(
+    tg: FakeTelegram, answer: str
+) -> None:
+    incoming = message("the query?", user=str(ANN), platform="telegram")
+    async with adapter_alone(tg) as adapter:
+        await adapter.send(incoming, Reply(answer))
+    texts = [shown(s) for s in tg.sent]  # each parses as Telegram HTML
+    assert len(texts) >= 2
+    assert all(0 < utf16_length(t) <= MAX_MESSAGE_LENGTH for t in texts)
+    both = "\n".join(texts)
+    assert [int(n) for n in re.findall(r"row (\d+):", both)] == list(range(200))
+    columns = [int(n) for n in re.findall(r"column_(\d+)", both)]
+    assert columns == (list(range(250)) if "SELECT" in answer else [])
+
+
+async def test_a_retry_after_over_the_cap_fails_the_send_at_once(tg: FakeTelegram) -> None:
+    incoming = message("hi", user=str(ANN), platform="telegram")
+    tg.fail_next("sendMessage", 429, retry_after=3600)
+    async with adapter_alone(tg) as adapter:
+        started = time.perf_counter()
+        with pytest.raises(DeliveryError, match="asked to wait 3600 s"):
+            await adapter.send(incoming, Reply("hello"))
+        assert time.perf_counter() - started < 60  # nowhere near the hour it was told to wait
+    assert len(tg.calls_to("sendMessage")) == 1  # not tried again inside the penalty window
+
+
+async def test_a_reply_that_cannot_be_formatted_fails_as_undelivered_without_its_text(
+    tg: FakeTelegram, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(text: str) -> list[Any]:
+        raise ValueError(f"cannot format {text!r}")
+
+    monkeypatch.setattr("adapters.telegram.adapter.format_reply", broken)
+    incoming = message("hi", user=str(ANN), platform="telegram")
+    async with adapter_alone(tg) as adapter:
+        with pytest.raises(DeliveryError, match="ValueError") as failed:
+            await adapter.send(incoming, Reply("our secret recipe"))
+    assert "secret" not in str(failed.value)
+    assert tg.sent == []
 
 
 async def test_a_group_upgraded_to_a_supergroup_gets_the_reply_at_its_new_id(
