@@ -387,7 +387,9 @@ class DiscordAdapter:
             nonlocal webhook
             if webhook is not None:
                 try:
-                    await webhook.send(piece, allowed_mentions=_NO_PINGS, wait=True)
+                    await webhook.send(
+                        piece, allowed_mentions=_NO_PINGS, suppress_embeds=True, wait=True
+                    )
                     return
                 except discord.HTTPException as exc:
                     if exc.status not in (401, 404):
@@ -412,7 +414,7 @@ class DiscordAdapter:
                 guild_id=channel.guild_id,
                 fail_if_not_exists=False,
             )
-        await channel.send(piece, allowed_mentions=_NO_PINGS, **kwargs)
+        await channel.send(piece, allowed_mentions=_NO_PINGS, suppress_embeds=True, **kwargs)
 
     def _channel(self, message: IncomingMessage) -> discord.PartialMessageable:
         extras = message.extras

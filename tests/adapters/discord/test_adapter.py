@@ -241,6 +241,9 @@ async def test_a_10000_character_reply_is_split_into_messages_in_order(bot: Bot)
     assert all("message_reference" not in s for s in dc.sent[1:])
 
 
+SUPPRESS_EMBEDS = 1 << 2  # Discord's message flag
+
+
 async def test_mentions_and_broken_markup_from_the_model_are_harmless(bot: Bot) -> None:
     dc = bot.dc
     bot.model.script["hi"] = (
@@ -251,6 +254,7 @@ async def test_mentions_and_broken_markup_from_the_model_are_harmless(bot: Bot) 
     [reply] = await dc.wait_for_sent(1)
 
     assert reply["allowed_mentions"] == NO_PINGS
+    assert reply["flags"] & SUPPRESS_EMBEDS  # no previews of links the model wrote
     assert PING.search(reply["content"]) is None
     assert "\\*\\*important" in reply["content"]  # the lone ** cannot bold the rest
     assert "`x ** 2`" in reply["content"] and "print(2 ** 8)" in reply["content"]
