@@ -49,6 +49,7 @@ from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
 from adapters.common.notes import NOTE_INTERVAL_SECONDS, note_throttle
+from adapters.common.pacing import Pacer, Rate
 from adapters.common.progress import SentParts
 from adapters.telegram.convert import (
     ALLOWED_UPDATES,
@@ -104,6 +105,12 @@ class RetryPolicy:
     intake_backoff: float = 0.5
 
 
+def telegram_pacer() -> Pacer:
+    """Telegram's published limits (Bot FAQ): about 30 messages a second in all, one a second
+    in a chat (short bursts allowed), 20 a minute in a group."""
+    return Pacer(Rate(30, 30), per_chat=Rate(1, 3), per_group=Rate(20 / 60, 20))
+
+
 class TelegramAdapter:
     """A running connection to the Telegram Bot API; see ``PlatformAdapter``."""
 
@@ -121,6 +128,7 @@ class TelegramAdapter:
         poll_timeout: float = POLL_TIMEOUT_SECONDS,
         retry: RetryPolicy | None = None,
         note_interval: float = NOTE_INTERVAL_SECONDS,
+        pacer: Pacer | None = None,
     ) -> None:
         if mode == "webhook" and not (webhook_url and webhook_secret):
             raise ConfigurationError(
@@ -135,6 +143,7 @@ class TelegramAdapter:
         self._handoff_enabled = handoff_enabled
         self._poll_timeout = poll_timeout
         self._retry = retry or RetryPolicy()
+        self._pacer = pacer or telegram_pacer()
         self._bot = Bot(
             token,
             base_url=base_url,
@@ -489,6 +498,10 @@ class TelegramAdapter:
             if reply_to is not None
             else None
         )
+        # Negative ids are groups, supergroups and channels.
+        waited = await self._pacer.wait(str(target.chat_id), group=target.chat_id < 0)
+        if waited > 1:
+            logger.debug("telegram: a message waited {:.1f} s for its turn", waited)
         await self._call(
             "sendMessage",
             lambda: self._bot.send_message(

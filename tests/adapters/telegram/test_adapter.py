@@ -8,6 +8,7 @@ to it the way Telegram does: updates on ``getUpdates`` or POSTs to the webhook.
 from __future__ import annotations
 
 import asyncio
+import itertools
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -20,6 +21,7 @@ import pytest
 from loguru import logger
 
 from adapters.common.notes import TEXT_ONLY
+from adapters.common.pacing import Pacer, Rate
 from adapters.common.text import utf16_length
 from adapters.telegram import TelegramAdapter
 from adapters.telegram.adapter import SECRET_HEADER, WEBHOOK_PATH, RetryPolicy
@@ -441,10 +443,28 @@ async def test_stopping_confirms_the_updates_taken_in(
 
 
 @asynccontextmanager
-async def adapter_alone(tg: FakeTelegram) -> AsyncIterator[TelegramAdapter]:
+async def adapter_alone(
+    tg: FakeTelegram, pacer: Pacer | None = None
+) -> AsyncIterator[TelegramAdapter]:
     """The adapter without the core, for what ``send`` does on its own."""
-    async with TelegramAdapter(tg.token, _QuietSink(), base_url=tg.base_url) as adapter:
+    async with TelegramAdapter(
+        tg.token, _QuietSink(), base_url=tg.base_url, pacer=pacer
+    ) as adapter:
         yield adapter
+
+
+async def test_messages_to_one_chat_are_spaced_out_before_telegram_must_refuse(
+    tg: FakeTelegram,
+) -> None:
+    # Telegram's limits scaled up (a burst of one, then ten a second) to keep the test short.
+    pacer = Pacer(Rate(30, 30), per_chat=Rate(10, 1), per_group=Rate(10, 1))
+    incoming = message("tips?", user=str(ANN), platform="telegram")
+    async with adapter_alone(tg, pacer) as adapter:
+        await adapter.send(incoming, Reply(LONG_ANSWER))  # three messages
+    moments = [call.at for call in tg.calls_to("sendMessage")]
+    assert len(moments) == 3
+    # A lower bound only: the pacer sleeps at least this long; a slow machine only adds.
+    assert all(later - earlier >= 0.09 for earlier, later in itertools.pairwise(moments))
 
 
 async def test_a_reply_cut_off_part_way_resumes_where_it_stopped(tg: FakeTelegram) -> None:

@@ -1,0 +1,91 @@
+"""The pacer, on a virtual clock: sleeping moves time on, nothing waits for real."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import dataclass, field
+
+from adapters.common.pacing import Pacer, Rate
+
+
+@dataclass
+class VirtualTime:
+    now: float = 0.0
+    slept: list[float] = field(default_factory=list)
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
+def pacer(time: VirtualTime) -> Pacer:
+    return Pacer(
+        Rate(30, 30),
+        per_chat=Rate(1, 3),
+        per_group=Rate(20 / 60, 20),
+        clock=time.clock,
+        sleep=time.sleep,
+    )
+
+
+async def sent_at(time: VirtualTime, pace: Pacer, chats: list[tuple[str, bool]]) -> list[float]:
+    moments = []
+    for chat, group in chats:
+        await pace.wait(chat, group=group)
+        moments.append(round(time.now, 6))
+    return moments
+
+
+async def test_a_group_gets_its_burst_at_once_then_one_message_every_three_seconds() -> None:
+    time = VirtualTime()
+    moments = await sent_at(time, pacer(time), [("-100", True)] * 23)
+    assert moments == [0.0] * 20 + [3.0, 6.0, 9.0]
+
+
+async def test_a_private_chat_gets_three_at_once_then_one_a_second() -> None:
+    time = VirtualTime()
+    moments = await sent_at(time, pacer(time), [("42", False)] * 5)
+    assert moments == [0.0, 0.0, 0.0, 1.0, 2.0]
+
+
+async def test_the_whole_bot_sends_at_most_thirty_a_second_across_chats() -> None:
+    time = VirtualTime()
+    chats = [(str(n), False) for n in range(33)]
+    moments = await sent_at(time, pacer(time), chats)
+    assert moments[:30] == [0.0] * 30
+    assert moments[30:] == [round(1 / 30, 6), round(2 / 30, 6), round(3 / 30, 6)]
+
+
+async def test_a_busy_chat_does_not_hold_up_another() -> None:
+    time = VirtualTime()
+    pace = pacer(time)
+    await sent_at(time, pace, [("42", False)] * 3)  # chat 42 used its burst
+    assert await sent_at(time, pace, [("43", False)]) == [0.0]
+
+
+async def test_a_message_waiting_for_its_chat_holds_no_share_of_the_overall_limit() -> None:
+    time = VirtualTime()
+    held = asyncio.Event()
+
+    async def held_sleep(seconds: float) -> None:
+        time.slept.append(seconds)
+        await held.wait()  # time stands still while this message waits
+        time.now += seconds
+
+    pace = Pacer(
+        Rate(1, 2),  # two at once for the whole bot
+        per_chat=Rate(0.1, 1),
+        per_group=Rate(0.1, 1),
+        clock=time.clock,
+        sleep=held_sleep,
+    )
+    assert await pace.wait("42", group=False) == 0.0
+    second_to_42 = asyncio.create_task(pace.wait("42", group=False))
+    await asyncio.sleep(0)
+    assert time.slept == [10.0]  # chat 42 must wait ten seconds...
+    assert await pace.wait("43", group=False) == 0.0  # ...and the bot's second slot is free
+    held.set()
+    assert await second_to_42 == 10.0
