@@ -31,34 +31,42 @@ class Rate:
 
 
 class Pacer:
-    """Waits until a message may go to a chat under the overall and the per-chat limits."""
+    """Waits until a message may go to a chat under its chat's limit and the overall one.
+
+    ``per_group`` is for platforms whose groups have a stricter limit than one-to-one chats
+    (Telegram); ``overall``, for those that publish a limit for the whole bot.
+    """
 
     def __init__(
         self,
-        overall: Rate,
-        *,
         per_chat: Rate,
-        per_group: Rate,
+        *,
+        per_group: Rate | None = None,
+        overall: Rate | None = None,
         clock: Clock = time.monotonic,
         sleep: Callable[[float], Awaitable[None]] = asyncio.sleep,
     ) -> None:
-        self._overall = Gcra(overall.per_second, overall.burst, max_keys=1, clock=clock)
-        self._chats = Gcra(per_chat.per_second, per_chat.burst, max_keys=MAX_CHATS, clock=clock)
-        self._groups = Gcra(per_group.per_second, per_group.burst, max_keys=MAX_CHATS, clock=clock)
+        def limiter(rate: Rate, keys: int) -> Gcra:
+            return Gcra(rate.per_second, rate.burst, max_keys=keys, clock=clock)
+
+        self._chats = limiter(per_chat, MAX_CHATS)
+        self._groups = limiter(per_group, MAX_CHATS) if per_group else self._chats
+        self._overall = limiter(overall, 1) if overall else None
         self._sleep = sleep
 
-    async def wait(self, chat: str, *, group: bool) -> float:
+    async def wait(self, chat: str, *, group: bool = False) -> float:
         """Return once a message to ``chat`` may be sent, counted; the seconds waited."""
+        limits = [(self._groups if group else self._chats, chat)]
+        if self._overall is not None:
+            limits.append((self._overall, ""))
         waited = 0.0
-        chats = self._groups if group else self._chats
         while True:
-            # Both limits are planned before either is used, so a wait costs no allowance.
-            overall_wait, overall_tat = self._overall.plan("")
-            chat_wait, chat_tat = chats.plan(chat)
-            wait = max(overall_wait, chat_wait)
+            # Every limit is planned before any is used, so a wait costs no allowance.
+            plans = [(limiter, key, *limiter.plan(key)) for limiter, key in limits]
+            wait = max(seconds for _, _, seconds, _ in plans)
             if wait <= 0:
-                self._overall.commit("", overall_tat)
-                chats.commit(chat, chat_tat)
+                for limiter, key, _, schedule in plans:
+                    limiter.commit(key, schedule)
                 return waited
             await self._sleep(wait)
             waited += wait

@@ -39,6 +39,7 @@ from starlette.responses import JSONResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from adapters.common.notes import note_throttle
+from adapters.common.pacing import Pacer, Rate
 from adapters.common.progress import SentParts
 from adapters.slack.convert import (
     PLATFORM,
@@ -111,6 +112,9 @@ class SlackAdapter:
     def __init__(self, sink: PushSink, config: SlackConfig) -> None:
         self._sink = sink
         self._config = config
+        # chat.postMessage's published limit: about one message a second in a channel, short
+        # bursts allowed.
+        self._pacer = Pacer(Rate(1, 3))
         self._bot: BotIdentity | None = None
         self._client: AsyncWebClient | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -358,6 +362,7 @@ class SlackAdapter:
         return None
 
     async def _post(self, client: AsyncWebClient, target: Target, text: str) -> None:
+        await self._pacer.wait(target.channel)
         try:
             await client.chat_postMessage(
                 channel=target.channel,

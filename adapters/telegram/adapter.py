@@ -108,7 +108,7 @@ class RetryPolicy:
 def telegram_pacer() -> Pacer:
     """Telegram's published limits (Bot FAQ): about 30 messages a second in all, one a second
     in a chat (short bursts allowed), 20 a minute in a group."""
-    return Pacer(Rate(30, 30), per_chat=Rate(1, 3), per_group=Rate(20 / 60, 20))
+    return Pacer(Rate(1, 3), per_group=Rate(20 / 60, 20), overall=Rate(30, 30))
 
 
 class TelegramAdapter:

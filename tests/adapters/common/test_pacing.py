@@ -23,9 +23,9 @@ class VirtualTime:
 
 def pacer(time: VirtualTime) -> Pacer:
     return Pacer(
-        Rate(30, 30),
-        per_chat=Rate(1, 3),
+        Rate(1, 3),
         per_group=Rate(20 / 60, 20),
+        overall=Rate(30, 30),
         clock=time.clock,
         sleep=time.sleep,
     )
@@ -76,9 +76,8 @@ async def test_a_message_waiting_for_its_chat_holds_no_share_of_the_overall_limi
         time.now += seconds
 
     pace = Pacer(
-        Rate(1, 2),  # two at once for the whole bot
-        per_chat=Rate(0.1, 1),
-        per_group=Rate(0.1, 1),
+        Rate(0.1, 1),
+        overall=Rate(1, 2),  # two at once for the whole bot
         clock=time.clock,
         sleep=held_sleep,
     )
@@ -89,3 +88,10 @@ async def test_a_message_waiting_for_its_chat_holds_no_share_of_the_overall_limi
     assert await pace.wait("43", group=False) == 0.0  # ...and the bot's second slot is free
     held.set()
     assert await second_to_42 == 10.0
+
+
+async def test_without_an_overall_limit_only_each_chat_is_paced() -> None:
+    time = VirtualTime()
+    pace = Pacer(Rate(1, 1), clock=time.clock, sleep=time.sleep)
+    moments = await sent_at(time, pace, [(str(n), True) for n in range(50)] + [("0", True)])
+    assert moments == [0.0] * 50 + [1.0]

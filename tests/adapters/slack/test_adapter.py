@@ -283,6 +283,9 @@ async def test_a_10000_character_reply_is_split_into_valid_messages_in_order(
     assert positions == sorted(positions)
     assert joined.count("step alpha &lt;ok&gt; &amp; done") == 1
     assert [p.at for p in posts] == sorted(p.at for p in posts)
+    # Paced to chat.postMessage's one a second in a channel after a burst of three. A lower
+    # bound only: the pacer sleeps at least this long, a slow machine only adds.
+    assert posts[3].at - posts[0].at >= 0.9
 
 
 async def test_mentions_and_broken_markup_in_model_output_are_delivered_harmlessly(

@@ -457,7 +457,7 @@ async def test_messages_to_one_chat_are_spaced_out_before_telegram_must_refuse(
     tg: FakeTelegram,
 ) -> None:
     # Telegram's limits scaled up (a burst of one, then ten a second) to keep the test short.
-    pacer = Pacer(Rate(30, 30), per_chat=Rate(10, 1), per_group=Rate(10, 1))
+    pacer = Pacer(Rate(10, 1), overall=Rate(30, 30))
     incoming = message("tips?", user=str(ANN), platform="telegram")
     async with adapter_alone(tg, pacer) as adapter:
         await adapter.send(incoming, Reply(LONG_ANSWER))  # three messages
