@@ -27,6 +27,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import httpx
 
+from adapters.common.pacing import Pacer, Rate
 from adapters.common.split import split_text
 from adapters.slack import SlackAdapter, SlackConfig
 from adapters.slack.convert import BotIdentity, event_to_intake
@@ -98,7 +99,9 @@ async def in_process(runs: int) -> None:
         config = SlackConfig(
             bot_token=slack.bot_token, signing_secret=slack.signing_secret, base_url=slack.base_url
         )
-        async with SlackAdapter(sink, config) as adapter:
+        # Unpaced: this measures our send path, not chat.postMessage's one a second.
+        unpaced = Pacer(Rate(1e9, 1_000_000))
+        async with SlackAdapter(sink, config, unpaced) as adapter:
             app = Starlette(routes=list(adapter.routes()))
             transport = httpx.ASGITransport(app=app)
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:

@@ -31,10 +31,12 @@ class Rate:
 
 
 class Pacer:
-    """Waits until a message may go to a chat under its chat's limit and the overall one.
+    """Waits until a message may go to a chat under every limit that applies to it.
 
-    ``per_group`` is for platforms whose groups have a stricter limit than one-to-one chats
-    (Telegram); ``overall``, for those that publish a limit for the whole bot.
+    Every chat has ``per_chat``; a group also has ``per_group`` (Telegram's groups have a
+    stricter limit as well); ``overall`` is for platforms that publish one for the whole bot.
+    With GCRA, any window of ``w`` seconds holds at most ``burst + per_second * w`` messages:
+    choose both so that this stays within the platform's limit for its window.
     """
 
     def __init__(
@@ -50,13 +52,15 @@ class Pacer:
             return Gcra(rate.per_second, rate.burst, max_keys=keys, clock=clock)
 
         self._chats = limiter(per_chat, MAX_CHATS)
-        self._groups = limiter(per_group, MAX_CHATS) if per_group else self._chats
+        self._groups = limiter(per_group, MAX_CHATS) if per_group else None
         self._overall = limiter(overall, 1) if overall else None
         self._sleep = sleep
 
     async def wait(self, chat: str, *, group: bool = False) -> float:
         """Return once a message to ``chat`` may be sent, counted; the seconds waited."""
-        limits = [(self._groups if group else self._chats, chat)]
+        limits = [(self._chats, chat)]
+        if group and self._groups is not None:
+            limits.append((self._groups, chat))
         if self._overall is not None:
             limits.append((self._overall, ""))
         waited = 0.0

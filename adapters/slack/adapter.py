@@ -109,12 +109,12 @@ class SlackAdapter:
     Mode when an app token is set and connects to the sink; leaving closes all of it.
     """
 
-    def __init__(self, sink: PushSink, config: SlackConfig) -> None:
+    def __init__(self, sink: PushSink, config: SlackConfig, pacer: Pacer | None = None) -> None:
         self._sink = sink
         self._config = config
         # chat.postMessage's published limit: about one message a second in a channel, short
         # bursts allowed.
-        self._pacer = Pacer(Rate(1, 3))
+        self._pacer = pacer or Pacer(Rate(1, 3))
         self._bot: BotIdentity | None = None
         self._client: AsyncWebClient | None = None
         self._session: aiohttp.ClientSession | None = None

@@ -24,6 +24,7 @@ import asyncio
 import hmac
 import json
 import os
+import time
 import warnings
 from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from dataclasses import dataclass
@@ -64,6 +65,7 @@ from adapters.telegram.convert import (
     reply_target,
 )
 from adapters.telegram.format import Rendered, format_reply
+from core.clock import Clock
 from core.errors import ConfigurationError, DeliveryError
 from core.logref import pseudonym
 from core.model import IncomingMessage, Reply
@@ -105,10 +107,15 @@ class RetryPolicy:
     intake_backoff: float = 0.5
 
 
-def telegram_pacer() -> Pacer:
+def telegram_pacer(
+    clock: Clock = time.monotonic, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
+) -> Pacer:
     """Telegram's published limits (Bot FAQ): about 30 messages a second in all, one a second
-    in a chat (short bursts allowed), 20 a minute in a group."""
-    return Pacer(Rate(1, 3), per_group=Rate(20 / 60, 20), overall=Rate(30, 30))
+    in a chat (short bursts allowed), 20 a minute in a group. Each burst plus its rate over the
+    window stays within the limit: 3 + 1/s, 5 + 15/min in a group, 5 + 25/s in all."""
+    return Pacer(
+        Rate(1, 3), per_group=Rate(15 / 60, 5), overall=Rate(25, 5), clock=clock, sleep=sleep
+    )
 
 
 class TelegramAdapter:

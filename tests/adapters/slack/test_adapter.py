@@ -19,7 +19,8 @@ import httpx
 import pytest
 from loguru import logger
 
-from adapters.slack import SlackAdapter, SlackDeliveryError
+from adapters.common.pacing import Pacer, Rate
+from adapters.slack import SlackAdapter, SlackConfig, SlackDeliveryError
 from adapters.slack.adapter import RESPONSE_URL_MAX_POSTS
 from adapters.slack.convert import TEXT_ONLY_NOTE, BotIdentity, event_to_intake
 from adapters.slack.format import MAX_MESSAGE_CHARS, format_reply
@@ -283,9 +284,26 @@ async def test_a_10000_character_reply_is_split_into_valid_messages_in_order(
     assert positions == sorted(positions)
     assert joined.count("step alpha &lt;ok&gt; &amp; done") == 1
     assert [p.at for p in posts] == sorted(p.at for p in posts)
-    # Paced to chat.postMessage's one a second in a channel after a burst of three. A lower
-    # bound only: the pacer sleeps at least this long, a slow machine only adds.
-    assert posts[3].at - posts[0].at >= 0.9
+
+
+async def test_each_message_of_a_reply_waits_its_turn_with_the_pacer(slack: FakeSlack) -> None:
+    paced: list[float] = []
+    clock = 0.0
+
+    async def sleep(seconds: float) -> None:  # virtual time: nothing waits for real
+        nonlocal clock
+        paced.append(seconds)
+        clock += seconds
+
+    # One message, then one a second, in every channel.
+    pacer = Pacer(Rate(1, 1), clock=lambda: clock, sleep=sleep)
+    config = SlackConfig(
+        bot_token=slack.bot_token, signing_secret=slack.signing_secret, base_url=slack.base_url
+    )
+    async with SlackAdapter(_NullSink(), config, pacer) as adapter:
+        await adapter.send(_dm_message(adapter.bot, "tell me everything"), Reply(_long_answer()))
+    assert len(slack.posts) >= 4
+    assert paced == [1.0] * (len(slack.posts) - 1)
 
 
 async def test_mentions_and_broken_markup_in_model_output_are_delivered_harmlessly(

@@ -8,7 +8,6 @@ to it the way Telegram does: updates on ``getUpdates`` or POSTs to the webhook.
 from __future__ import annotations
 
 import asyncio
-import itertools
 import re
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
@@ -453,18 +452,24 @@ async def adapter_alone(
         yield adapter
 
 
-async def test_messages_to_one_chat_are_spaced_out_before_telegram_must_refuse(
+async def test_each_message_of_a_reply_waits_its_turn_with_the_pacer(
     tg: FakeTelegram,
 ) -> None:
-    # Telegram's limits scaled up (a burst of one, then ten a second) to keep the test short.
-    pacer = Pacer(Rate(10, 1), overall=Rate(30, 30))
+    paced: list[float] = []
+    clock = 0.0
+
+    async def sleep(seconds: float) -> None:  # virtual time: nothing waits for real
+        nonlocal clock
+        paced.append(seconds)
+        clock += seconds
+
+    # One message, then one a second, in every chat: a three-part reply waits twice.
+    pacer = Pacer(Rate(1, 1), clock=lambda: clock, sleep=sleep)
     incoming = message("tips?", user=str(ANN), platform="telegram")
     async with adapter_alone(tg, pacer) as adapter:
-        await adapter.send(incoming, Reply(LONG_ANSWER))  # three messages
-    moments = [call.at for call in tg.calls_to("sendMessage")]
-    assert len(moments) == 3
-    # A lower bound only: the pacer sleeps at least this long; a slow machine only adds.
-    assert all(later - earlier >= 0.09 for earlier, later in itertools.pairwise(moments))
+        await adapter.send(incoming, Reply(LONG_ANSWER))
+    assert len(tg.calls_to("sendMessage")) == 3
+    assert paced == [1.0, 1.0]
 
 
 async def test_a_reply_cut_off_part_way_resumes_where_it_stopped(tg: FakeTelegram) -> None:
