@@ -79,4 +79,13 @@ class StorageError(BastionError):
 
 
 class DeliveryError(BastionError):
-    """A platform did not accept a reply."""
+    """A platform did not accept a reply.
+
+    ``retry_after``: the seconds the platform asked us to wait (a 429 longer than an adapter
+    waits itself); the core sends the reply again no sooner, since an earlier try would only be
+    refused and may lengthen the penalty.
+    """
+
+    def __init__(self, reason: str, *, retry_after: float | None = None) -> None:
+        super().__init__(reason)
+        self.retry_after = retry_after

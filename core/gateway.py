@@ -27,6 +27,7 @@ from loguru import logger
 
 from core.admission import Admission
 from core.cache.lru import BoundedCache
+from core.errors import DeliveryError
 from core.lanes import FairLanes
 from core.logref import pseudonym
 from core.model import (
@@ -375,7 +376,8 @@ class Gateway:
             await self._safely(self._inbox.answered(job.entry_id, reply))
         if job.message.user.platform not in self._outbound:
             return  # held: the client collects it with ``held_replies``
-        if reply.silent or await self._send(job.message, reply):
+        asked_wait = None if reply.silent else await self._send(job.message, reply)
+        if asked_wait is None:
             job.failed_sends = 0
             await self._safely(self._inbox.done(job.entry_id))
             return
@@ -387,7 +389,8 @@ class Gateway:
         elif job.failed_sends <= len(self._resend_delays):
             # The platform may be back in seconds: try again in this process, later sends of
             # the conversation meanwhile go ahead. After the last try it waits for a restart.
-            delay = self._resend_delays[job.failed_sends - 1]
+            # Never sooner than the platform asked: a try inside its penalty is refused again.
+            delay = max(self._resend_delays[job.failed_sends - 1], asked_wait)
             job.resend_pending = True
             self._spawn(self._send_later(job, delay), name="resend")
 
@@ -412,14 +415,16 @@ class Gateway:
             return False
         return True
 
-    async def _send(self, message: IncomingMessage, reply: Reply) -> bool:
+    async def _send(self, message: IncomingMessage, reply: Reply) -> float | None:
+        """None once the platform took ``reply``; else the seconds it asked us to wait (0.0
+        when it did not say)."""
         outbound = self._outbound.get(message.user.platform)
         if outbound is None:
             logger.error(
                 "no outbound for platform {!r}: a reply was not sent", message.user.platform
             )
             self.counts["undelivered"] += 1
-            return False
+            return 0.0
         try:
             await outbound.send(message, reply)
         except (Exception, asyncio.CancelledError) as exc:
@@ -431,8 +436,9 @@ class Gateway:
                 pseudonym(message.chat.key),
                 exc,
             )
-            return False
-        return True
+            asked = exc.retry_after if isinstance(exc, DeliveryError) else None
+            return asked or 0.0
+        return None
 
     async def _typing(self, outbound: Outbound, message: IncomingMessage) -> None:
         while True:

@@ -359,7 +359,8 @@ class DiscordAdapter:
             await self._sent_parts.send(message, pieces, self._poster(message))
         except discord.RateLimited as exc:
             raise DeliveryError(
-                f"Discord asked to wait {exc.retry_after:.0f} s, longer than we hold a reply"
+                f"Discord asked to wait {exc.retry_after:.0f} s, longer than we hold a reply",
+                retry_after=exc.retry_after,
             ) from exc
         except discord.HTTPException as exc:
             raise DeliveryError(f"Discord refused the reply: {_reason(exc)}") from exc

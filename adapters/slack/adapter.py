@@ -53,7 +53,7 @@ from adapters.slack.convert import (
     follow_key,
     reply_target,
 )
-from adapters.slack.errors import SlackDeliveryError, error_code
+from adapters.slack.errors import SlackDeliveryError, asked_wait, error_code
 from adapters.slack.format import MAX_MESSAGE_CHARS, format_reply
 from adapters.slack.retry import retry_handlers
 from adapters.slack.socket_mode import SocketMode
@@ -377,7 +377,7 @@ class SlackAdapter:
                 unfurl_media=False,
             )
         except SlackApiError as exc:
-            raise SlackDeliveryError(error_code(exc)) from exc
+            raise SlackDeliveryError(error_code(exc), retry_after=asked_wait(exc)) from exc
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise DeliveryError(f"could not reach Slack ({type(exc).__name__})") from exc
 

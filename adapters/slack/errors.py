@@ -10,9 +10,23 @@ from core.errors import DeliveryError
 class SlackDeliveryError(DeliveryError):
     """Slack refused a reply; ``code`` is Slack's error (``channel_not_found``, ...)."""
 
-    def __init__(self, code: str) -> None:
-        super().__init__(f"Slack refused the reply: {code}")
+    def __init__(self, code: str, *, retry_after: float | None = None) -> None:
+        super().__init__(f"Slack refused the reply: {code}", retry_after=retry_after)
         self.code = code
+
+
+def asked_wait(exc: SlackApiError) -> float | None:
+    """The Retry-After of a 429 that outlasted our own retries; None for any other error."""
+    response = exc.response
+    if getattr(response, "status_code", None) != 429:
+        return None
+    for name, value in (getattr(response, "headers", None) or {}).items():
+        if name.lower() == "retry-after":
+            try:
+                return max(0.0, float(value[0] if isinstance(value, list) else value))
+            except (TypeError, ValueError, IndexError):
+                return None
+    return None
 
 
 def error_code(exc: SlackApiError) -> str:

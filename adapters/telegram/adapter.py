@@ -13,9 +13,9 @@ repeat a message (the inbox drops the second copy) but never lose one:
 Sending retries what is worth retrying (a 429 after its ``retry_after``, when that is within a
 cap; network errors with backoff) and raises ``DeliveryError`` for the rest: a longer wait fails
 the send at once, so that no worker is held and no retry lands inside Telegram's penalty window
-(which it may lengthen); the core keeps the reply and sends it again later. Polling, which holds
-no worker, waits as long as Telegram asks. Logs never carry message text, user ids or URLs (the
-bot token is part of every Bot API URL).
+(which it may lengthen); the core keeps the reply and sends it again once the wait is over.
+Polling, which holds no worker, waits as long as Telegram asks. Logs never carry message text,
+user ids or URLs (the bot token is part of every Bot API URL).
 """
 
 from __future__ import annotations
@@ -467,9 +467,11 @@ class TelegramAdapter:
             try:
                 target = await self._send_one(target, rendered, reply_to)
             except RetryAfter as exc:
+                wait = _retry_after(exc)
                 raise DeliveryError(
                     f"telegram rate limited part {n + 1} of {len(messages)} of a reply and "
-                    f"asked to wait {_retry_after(exc):.0f} s"
+                    f"asked to wait {wait:.0f} s",
+                    retry_after=wait,
                 ) from exc
             except TelegramError as exc:
                 raise DeliveryError(

@@ -356,6 +356,7 @@ async def test_a_retry_after_over_the_cap_fails_the_send_at_once(
         with pytest.raises(SlackDeliveryError) as refused:
             await bot.adapter.send(_dm_message(bot.adapter.bot, "hi"), Reply("hello"))
         assert refused.value.code == "ratelimited"
+        assert refused.value.retry_after == 3600  # the core waits that long before a resend
         assert time.perf_counter() - started < 60  # nowhere near the hour it was told to wait
 
 

@@ -530,9 +530,10 @@ async def test_a_retry_after_over_the_cap_fails_the_send_at_once(tg: FakeTelegra
     tg.fail_next("sendMessage", 429, retry_after=3600)
     async with adapter_alone(tg) as adapter:
         started = time.perf_counter()
-        with pytest.raises(DeliveryError, match="asked to wait 3600 s"):
+        with pytest.raises(DeliveryError, match="asked to wait 3600 s") as refused:
             await adapter.send(incoming, Reply("hello"))
         assert time.perf_counter() - started < 60  # nowhere near the hour it was told to wait
+    assert refused.value.retry_after == 3600  # the core waits that long before a resend
     assert len(tg.calls_to("sendMessage")) == 1  # not tried again inside the penalty window
 
 
