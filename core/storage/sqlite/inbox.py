@@ -1,4 +1,4 @@
-"""The SQL behind the durable inbox; ``SqliteStore`` calls these under its write lock.
+"""The SQL behind the durable inbox; ``SqliteStore`` calls these, minding its write lock.
 
 A row is written when a message is accepted, before the platform hears it arrived, and is
 finished when the reply is sent. Its text lives in the row only that long: a finished row keeps
@@ -59,11 +59,16 @@ async def receive(db: aiosqlite.Connection, message: IncomingMessage, now: datet
     return Received(int(rows[0][0]) if rows else 0, duplicate=True)
 
 
-async def answered(db: aiosqlite.Connection, entry_id: int, reply: Reply) -> None:
-    """Keep the reply with the message until it is sent; a replay then sends it, not re-asks."""
+async def answered(db: aiosqlite.Connection, entry_id: int, reply: Reply, now: datetime) -> None:
+    """Keep the reply with the message until it is sent; a replay then sends it, not re-asks.
+
+    ``finished_at`` says when the reply was made: a held reply is kept that long from then,
+    however old its question (a long downtime must not make it too old to collect).
+    """
     await db.execute(
-        "UPDATE inbox SET state = 'answered', reply = ? WHERE id = ? AND state = 'pending'",
-        (dump_reply(reply), entry_id),
+        """UPDATE inbox SET state = 'answered', reply = ?, finished_at = ?
+           WHERE id = ? AND state = 'pending'""",
+        (dump_reply(reply), now.isoformat(), entry_id),
     )
 
 
@@ -122,14 +127,15 @@ async def purge(db: aiosqlite.Connection, older_than: datetime) -> int:
     """Forget rows older than the retention; returns how many.
 
     Finished rows go (their ids were kept only to spot late duplicates), and so do rows never
-    finished by then: a held reply nobody collected, or a message for a platform no longer
-    configured. Their text must not stay on disk for ever.
+    finished by then: a held reply nobody collected within the retention of its making, or a
+    message for a platform no longer configured. Their text must not stay on disk for ever.
     """
     cut = older_than.astimezone(UTC).isoformat()
     cursor = await db.execute(
         """DELETE FROM inbox WHERE (state = 'done' AND finished_at < ?)
-           OR (state != 'done' AND received_at < ?)""",
-        (cut, cut),
+           OR (state = 'answered' AND finished_at < ?)
+           OR (state = 'pending' AND received_at < ?)""",
+        (cut, cut, cut),
     )
     await cursor.close()
     return cursor.rowcount

@@ -43,9 +43,10 @@ Weigher = Callable[[Role, str], tuple[int, float]]
 class SqliteStore:
     """Owns one aiosqlite connection from ``__aenter__`` to ``__aexit__``.
 
-    One connection serves every task; writes take ``_write_lock`` because a transaction spans
-    several awaits, and another task's statement must not land inside it. The embedded default
-    is one process per database file; several processes want PostgreSQL.
+    One connection serves every task. A transaction, or a write of several statements, holds
+    ``_write_lock``, because it spans several awaits and another task's statement must not land
+    inside it; a one-statement write only waits while the lock is held (``_locked``). The
+    embedded default is one process per database file; several processes want PostgreSQL.
     """
 
     def __init__(self, path: Path | str, weigh: Weigher | None = None) -> None:
@@ -399,7 +400,7 @@ class SqliteStore:
 
     async def answered(self, entry_id: int, reply: Reply) -> None:
         async with self._locked() as db:
-            await inbox.answered(db, entry_id, reply)
+            await inbox.answered(db, entry_id, reply, datetime.now(UTC))
 
     async def done(self, entry_id: int) -> None:
         async with self._locked() as db:

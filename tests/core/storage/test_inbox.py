@@ -546,6 +546,18 @@ async def test_purge_also_expires_rows_never_finished_after_the_retention(tmp_pa
         assert await store.unfinished() == []
 
 
+async def test_a_held_reply_is_kept_for_the_retention_from_when_it_was_made(
+    store: SqliteStore,
+) -> None:
+    received = await store.receive(message("asked before a two-day outage"))
+    await store.db.execute("UPDATE inbox SET received_at = datetime('now', '-2 days')")
+    await store.answered(received.entry_id, Reply("answered after it"))
+
+    assert await store.purge_inbox(datetime.now(UTC) - timedelta(hours=24)) == 0
+    assert [e.state for e in await store.unfinished()] == [InboxState.ANSWERED]
+    assert await store.purge_inbox(datetime.now(UTC) + timedelta(seconds=1)) == 1
+
+
 async def test_a_row_with_a_field_of_the_wrong_type_is_closed_not_fatal(tmp_path: Path) -> None:
     async with SqliteStore(tmp_path / "odd.db") as store:
         await store.receive(message("fine"))
