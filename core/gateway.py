@@ -382,17 +382,22 @@ class Gateway:
             await self._safely(self._inbox.done(job.entry_id))
             return
         job.reply = reply
-        job.failed_sends += 1
         if last_try:
             logger.error("gave up delivering a reply after {} starts", job.replays)
             await self._safely(self._inbox.done(job.entry_id))
-        elif job.failed_sends <= len(self._resend_delays):
+        elif asked_wait > 0:
+            # Rate limited: the platform is up and said when. Then, however often it takes
+            # (never sooner: a try inside its penalty is refused again, and may lengthen it).
+            self._resend(job, asked_wait)
+        elif job.failed_sends < len(self._resend_delays):
             # The platform may be back in seconds: try again in this process, later sends of
             # the conversation meanwhile go ahead. After the last try it waits for a restart.
-            # Never sooner than the platform asked: a try inside its penalty is refused again.
-            delay = max(self._resend_delays[job.failed_sends - 1], asked_wait)
-            job.resend_pending = True
-            self._spawn(self._send_later(job, delay), name="resend")
+            job.failed_sends += 1
+            self._resend(job, self._resend_delays[job.failed_sends - 1])
+
+    def _resend(self, job: _Job, delay: float) -> None:
+        job.resend_pending = True
+        self._spawn(self._send_later(job, delay), name="resend")
 
     async def _send_later(self, job: _Job, delay: float) -> None:
         await asyncio.sleep(delay)

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 
 from core.clock import Clock
+from core.errors import DeliveryError
 from core.ratelimit.gcra import Gcra
 
 # Chats whose schedule is remembered; an idle chat's schedule is paid up, so forgetting the
@@ -28,6 +29,16 @@ class Rate:
 
     per_second: float
     burst: int
+
+
+class WaitTooLong(DeliveryError):
+    """The message would wait longer than the caller holds a worker; ``retry_after`` says how
+    long, and the core sends it again then instead."""
+
+    def __init__(self, seconds: float) -> None:
+        super().__init__(
+            f"the chat's send limit asks to wait {seconds:.0f} s", retry_after=seconds
+        )
 
 
 class Pacer:
@@ -56,8 +67,14 @@ class Pacer:
         self._overall = limiter(overall, 1) if overall else None
         self._sleep = sleep
 
-    async def wait(self, chat: str, *, group: bool = False) -> float:
-        """Return once a message to ``chat`` may be sent, counted; the seconds waited."""
+    async def wait(
+        self, chat: str, *, group: bool = False, max_wait: float = float("inf")
+    ) -> float:
+        """Return once a message to ``chat`` may be sent, counted; the seconds waited.
+
+        Raises ``WaitTooLong`` instead of waiting more than ``max_wait`` in all: a worker is
+        not held for a busy group while other chats wait for workers.
+        """
         limits = [(self._chats, chat)]
         if group and self._groups is not None:
             limits.append((self._groups, chat))
@@ -72,5 +89,7 @@ class Pacer:
                 for limiter, key, _, schedule in plans:
                     limiter.commit(key, schedule)
                 return waited
+            if waited + wait > max_wait:
+                raise WaitTooLong(wait)
             await self._sleep(wait)
             waited += wait

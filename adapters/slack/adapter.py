@@ -81,6 +81,11 @@ _BOLT_LOGGER = "bastion.slack.bolt"
 _SOCKET_LOGGER = "bastion.slack.socket_mode"
 
 
+# The longest a post waits for its turn in a busy channel while holding a worker; longer, and
+# the core sends it again when its turn comes.
+PACING_MAX_WAIT = 10.0
+
+
 @dataclass(frozen=True, slots=True)
 class SlackConfig:
     """What the adapter needs from the settings; secrets never appear in its repr."""
@@ -362,7 +367,7 @@ class SlackAdapter:
         return None
 
     async def _post(self, client: AsyncWebClient, target: Target, text: str) -> None:
-        await self._pacer.wait(target.channel)
+        await self._pacer.wait(target.channel, max_wait=PACING_MAX_WAIT)
         try:
             await client.chat_postMessage(
                 channel=target.channel,

@@ -107,6 +107,11 @@ class RetryPolicy:
     intake_backoff: float = 0.5
 
 
+# The longest a send waits for its turn under Telegram's limits while holding a worker; longer,
+# and the core sends it again when its turn comes.
+PACING_MAX_WAIT = 10.0
+
+
 def telegram_pacer(
     clock: Clock = time.monotonic, sleep: Callable[[float], Awaitable[None]] = asyncio.sleep
 ) -> Pacer:
@@ -508,7 +513,9 @@ class TelegramAdapter:
             else None
         )
         # Negative ids are groups, supergroups and channels.
-        waited = await self._pacer.wait(str(target.chat_id), group=target.chat_id < 0)
+        waited = await self._pacer.wait(
+            str(target.chat_id), group=target.chat_id < 0, max_wait=PACING_MAX_WAIT
+        )
         if waited > 1:
             logger.debug("telegram: a message waited {:.1f} s for its turn", waited)
         await self._call(

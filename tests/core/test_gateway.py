@@ -659,14 +659,15 @@ async def test_a_cancellation_leaking_from_a_send_does_not_kill_the_worker() -> 
 
 @dataclass
 class PenalisingOutbound(RecordingOutbound):
-    """A platform that refuses the first send with a 429 asking for ``penalty`` seconds."""
+    """A platform that refuses the first ``refusals`` sends with a 429 asking for ``penalty``."""
 
     penalty: float = 0.3
+    refusals: int = 1
     tried_at: list[float] = field(default_factory=list)
 
     async def send(self, message: IncomingMessage, reply: Reply) -> None:
         self.tried_at.append(asyncio.get_running_loop().time())
-        if len(self.tried_at) == 1:
+        if len(self.tried_at) <= self.refusals:
             raise DeliveryError("rate limited", retry_after=self.penalty)
         await super().send(message, reply)
 
@@ -681,6 +682,18 @@ async def test_a_reply_refused_with_a_wait_is_sent_again_no_sooner_than_asked() 
     first, second = outbound.tried_at
     # A lower bound only: the resend sleeps at least the penalty after the first try failed.
     assert second - first >= outbound.penalty
+
+
+async def test_a_rate_limited_reply_is_tried_again_as_often_as_the_platform_asks() -> None:
+    # Rate limits are not failures: the platform is up and says when. The three tries for
+    # failures are not used up by them.
+    outbound = PenalisingOutbound(penalty=0.01, refusals=6)
+    async with Gateway(echo, resend_delays=(0.0, 0.0, 0.0)) as gateway:
+        gateway.connect("test", outbound)
+        await gateway.deliver(message("hello"))
+        await outbound.wait_for(1)
+    assert outbound.sent == [("hello", "re: hello")]
+    assert len(outbound.tried_at) == 7
 
 
 async def test_replays_of_one_chat_go_out_in_order_once_the_adapter_connects(

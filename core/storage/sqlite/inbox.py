@@ -63,7 +63,8 @@ async def answered(db: aiosqlite.Connection, entry_id: int, reply: Reply, now: d
     """Keep the reply with the message until it is sent; a replay then sends it, not re-asks.
 
     ``finished_at`` says when the reply was made: a held reply is kept that long from then,
-    however old its question (a long downtime must not make it too old to collect).
+    however old its question (a long downtime must not make it too old to collect). Rows
+    answered by an older Bastion have none; their question's time stands in.
     """
     await db.execute(
         """UPDATE inbox SET state = 'answered', reply = ?, finished_at = ?
@@ -133,7 +134,7 @@ async def purge(db: aiosqlite.Connection, older_than: datetime) -> int:
     cut = older_than.astimezone(UTC).isoformat()
     cursor = await db.execute(
         """DELETE FROM inbox WHERE (state = 'done' AND finished_at < ?)
-           OR (state = 'answered' AND finished_at < ?)
+           OR (state = 'answered' AND COALESCE(finished_at, received_at) < ?)
            OR (state = 'pending' AND received_at < ?)""",
         (cut, cut, cut),
     )

@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass, field
 
-from adapters.common.pacing import Pacer, Rate
+import pytest
+
+from adapters.common.pacing import Pacer, Rate, WaitTooLong
 from adapters.telegram.adapter import telegram_pacer
 
 
@@ -101,3 +103,14 @@ async def test_without_an_overall_limit_only_each_chat_is_paced() -> None:
     pace = Pacer(Rate(1, 1), clock=time.clock, sleep=time.sleep)
     moments = await sent_at(time, pace, [(str(n), True) for n in range(50)] + [("0", True)])
     assert moments == [0.0] * 50 + [1.0]
+
+
+async def test_a_wait_longer_than_the_caller_holds_fails_at_once_saying_how_long() -> None:
+    time = VirtualTime()
+    pace = Pacer(Rate(1, 1), clock=time.clock, sleep=time.sleep)
+    await pace.wait("42")
+    with pytest.raises(WaitTooLong) as refused:
+        await pace.wait("42", max_wait=0.5)
+    assert refused.value.retry_after == 1.0
+    assert time.slept == []  # nothing waited, and the turn it would have taken is still free
+    assert await pace.wait("42", max_wait=1.0) == 1.0

@@ -525,6 +525,18 @@ async def test_code_with_a_fence_line_too_long_to_repeat_is_delivered(
     assert columns == (list(range(250)) if "SELECT" in answer else [])
 
 
+async def test_a_chat_at_its_limit_for_long_fails_the_send_with_the_wait(tg: FakeTelegram) -> None:
+    # One message a minute in a chat: the second would hold a worker past PACING_MAX_WAIT.
+    pacer = Pacer(Rate(1 / 60, 1))
+    incoming = message("hi", user=str(ANN), platform="telegram")
+    async with adapter_alone(tg, pacer) as adapter:
+        await adapter.send(incoming, Reply("first"))
+        with pytest.raises(DeliveryError) as refused:
+            await adapter.send(incoming, Reply("second"))
+    assert refused.value.retry_after is not None and refused.value.retry_after > 50
+    assert len(tg.calls_to("sendMessage")) == 1
+
+
 async def test_a_retry_after_over_the_cap_fails_the_send_at_once(tg: FakeTelegram) -> None:
     incoming = message("hi", user=str(ANN), platform="telegram")
     tg.fail_next("sendMessage", 429, retry_after=3600)

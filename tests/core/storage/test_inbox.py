@@ -558,6 +558,16 @@ async def test_a_held_reply_is_kept_for_the_retention_from_when_it_was_made(
     assert await store.purge_inbox(datetime.now(UTC) + timedelta(seconds=1)) == 1
 
 
+async def test_a_held_reply_from_before_its_making_was_recorded_still_expires(
+    store: SqliteStore,
+) -> None:
+    received = await store.receive(message("answered by an older version"))
+    await store.answered(received.entry_id, Reply("held"))
+    await store.db.execute("UPDATE inbox SET finished_at = NULL")  # as that version left it
+
+    assert await store.purge_inbox(datetime.now(UTC) + timedelta(seconds=1)) == 1
+
+
 async def test_a_row_with_a_field_of_the_wrong_type_is_closed_not_fatal(tmp_path: Path) -> None:
     async with SqliteStore(tmp_path / "odd.db") as store:
         await store.receive(message("fine"))
