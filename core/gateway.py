@@ -78,6 +78,8 @@ class _Job:
     counted: bool = False  # this process counted its replay
     failed_sends: int = 0
     resend_pending: bool = False  # a send failed and is tried again in this process
+    # Rate limited: its lane stays held until the resend, so no later reply overtakes it.
+    holds_lane: bool = False
 
 
 class Gateway:
@@ -299,26 +301,31 @@ class Gateway:
     async def _work(self) -> None:
         while True:
             key, job = await self._lanes.take()
-            self._in_flight += 1
-            self._idle.clear()
-            try:
-                await self._serve(job)
-            except Exception as exc:  # a worker must outlive any one message
-                logger.opt(exception=exc).error("a worker failed on a message")
-                await self._finish(job, _notice(GAVE_UP, TurnOutcome.FAILED), last_try=True)
-            except asyncio.CancelledError as exc:
-                if _cancelled_here():
-                    raise  # shutdown: this worker is being stopped
-                # A library's own cancellation leaked out: it must not take the worker with it.
-                logger.opt(exception=exc).error("a turn was cancelled from inside")
-                await self._finish(job, _notice(GAVE_UP, TurnOutcome.FAILED), last_try=True)
-            finally:
-                if not job.resend_pending:
-                    self._jobs.pop(job.entry_id, None)
+            await self._run(key, job)
+
+    async def _run(self, key: str, job: _Job) -> None:
+        """Serve ``job`` from lane ``key``; the lane is released after, unless still held."""
+        self._in_flight += 1
+        self._idle.clear()
+        try:
+            await self._serve(job)
+        except Exception as exc:  # a worker must outlive any one message
+            logger.opt(exception=exc).error("a worker failed on a message")
+            await self._finish(job, _notice(GAVE_UP, TurnOutcome.FAILED), last_try=True)
+        except asyncio.CancelledError as exc:
+            if _cancelled_here():
+                raise  # shutdown: this worker is being stopped
+            # A library's own cancellation leaked out: it must not take the worker with it.
+            logger.opt(exception=exc).error("a turn was cancelled from inside")
+            await self._finish(job, _notice(GAVE_UP, TurnOutcome.FAILED), last_try=True)
+        finally:
+            if not job.resend_pending:
+                self._jobs.pop(job.entry_id, None)
+            if not job.holds_lane:
                 self._lanes.release(key)
-                self._in_flight -= 1
-                if self._in_flight == 0:
-                    self._idle.set()
+            self._in_flight -= 1
+            if self._in_flight == 0:
+                self._idle.set()
 
     async def _serve(self, job: _Job) -> None:
         job.resend_pending = False
@@ -388,7 +395,9 @@ class Gateway:
         elif asked_wait > 0:
             # Rate limited: the platform is up and said when. Then, however often it takes
             # (never sooner: a try inside its penalty is refused again, and may lengthen it).
-            self._resend(job, asked_wait)
+            # The worker goes on to other chats; this conversation's lane waits for it.
+            job.resend_pending = job.holds_lane = True
+            self._spawn(self._send_when_due(job, asked_wait), name="resend")
         elif job.failed_sends < len(self._resend_delays):
             # The platform may be back in seconds: try again in this process, later sends of
             # the conversation meanwhile go ahead. After the last try it waits for a restart.
@@ -398,6 +407,11 @@ class Gateway:
     def _resend(self, job: _Job, delay: float) -> None:
         job.resend_pending = True
         self._spawn(self._send_later(job, delay), name="resend")
+
+    async def _send_when_due(self, job: _Job, delay: float) -> None:
+        await asyncio.sleep(delay)
+        job.holds_lane = False
+        await self._run(job.message.chat.key, job)
 
     async def _send_later(self, job: _Job, delay: float) -> None:
         await asyncio.sleep(delay)

@@ -2,7 +2,8 @@
 
 Each conversation's messages wait in its own lane, in arrival order, and a lane is handed to
 at most one worker at a time, so replies never overtake each other (one exception: a reply the
-platform refused is tried again later from the back of its lane, see ``core/gateway.py``).
+platform refused, for another reason than a rate limit, is tried again later from the back of
+its lane, see ``core/gateway.py``).
 Lanes with work wait in a ring: a worker takes the lane at the front, runs one message, and
 the lane (if it has more) goes to the back. A user with a thousand queued messages therefore
 gets one turn per round, like everybody else, and never delays the others by more than one

@@ -696,6 +696,17 @@ async def test_a_rate_limited_reply_is_tried_again_as_often_as_the_platform_asks
     assert len(outbound.tried_at) == 7
 
 
+async def test_a_later_reply_never_overtakes_one_waiting_out_a_rate_limit() -> None:
+    outbound = PenalisingOutbound(penalty=0.05)
+    async with Gateway(echo, workers=2) as gateway:
+        gateway.connect("test", outbound)
+        await gateway.deliver(message("one"))
+        await gateway.deliver(message("two"))
+        await gateway.deliver(message("elsewhere", user="other"))
+        await outbound.wait_for(3)
+    assert [text for text, _ in outbound.sent] == ["elsewhere", "one", "two"]
+
+
 async def test_replays_of_one_chat_go_out_in_order_once_the_adapter_connects(
     store: SqliteStore,
 ) -> None:
