@@ -26,6 +26,21 @@ from core.ports import Next, Provider
 _ids = count(1)
 
 
+@dataclass
+class VirtualTime:
+    """A clock and a sleep for code that paces itself: sleeping moves time on, at once."""
+
+    now: float = 0.0
+    slept: list[float] = field(default_factory=list)
+
+    def clock(self) -> float:
+        return self.now
+
+    async def sleep(self, seconds: float) -> None:
+        self.slept.append(seconds)
+        self.now += seconds
+
+
 def message(
     text: str, user: str = "u1", chat: str | None = None, platform: str = "test"
 ) -> IncomingMessage:

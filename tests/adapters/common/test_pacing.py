@@ -3,25 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-from dataclasses import dataclass, field
 
 import pytest
 
 from adapters.common.pacing import Pacer, Rate, WaitTooLong
 from adapters.telegram.adapter import telegram_pacer
-
-
-@dataclass
-class VirtualTime:
-    now: float = 0.0
-    slept: list[float] = field(default_factory=list)
-
-    def clock(self) -> float:
-        return self.now
-
-    async def sleep(self, seconds: float) -> None:
-        self.slept.append(seconds)
-        self.now += seconds
+from tests.fakes import VirtualTime
 
 
 def pacer(time: VirtualTime) -> Pacer:

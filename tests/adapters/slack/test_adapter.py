@@ -31,6 +31,7 @@ from bot.runtime import Runtime, open_runtime
 from bot.settings import Settings
 from core.errors import ConfigurationError, DeliveryError
 from core.model import ChatMessage, Completion, IncomingMessage, Reply, UserRef
+from tests.fakes import VirtualTime
 from tests.platforms.slack_server import (
     CHANNEL,
     DM_CHANNEL,
@@ -287,23 +288,16 @@ async def test_a_10000_character_reply_is_split_into_valid_messages_in_order(
 
 
 async def test_each_message_of_a_reply_waits_its_turn_with_the_pacer(slack: FakeSlack) -> None:
-    paced: list[float] = []
-    clock = 0.0
-
-    async def sleep(seconds: float) -> None:  # virtual time: nothing waits for real
-        nonlocal clock
-        paced.append(seconds)
-        clock += seconds
-
+    time = VirtualTime()  # nothing waits for real
     # One message, then one a second, in every channel.
-    pacer = Pacer(Rate(1, 1), clock=lambda: clock, sleep=sleep)
+    pacer = Pacer(Rate(1, 1), clock=time.clock, sleep=time.sleep)
     config = SlackConfig(
         bot_token=slack.bot_token, signing_secret=slack.signing_secret, base_url=slack.base_url
     )
     async with SlackAdapter(_NullSink(), config, pacer) as adapter:
         await adapter.send(_dm_message(adapter.bot, "tell me everything"), Reply(_long_answer()))
     assert len(slack.posts) >= 4
-    assert paced == [1.0] * (len(slack.posts) - 1)
+    assert time.slept == [1.0] * (len(slack.posts) - 1)
 
 
 async def test_mentions_and_broken_markup_in_model_output_are_delivered_harmlessly(

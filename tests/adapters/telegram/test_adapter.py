@@ -32,7 +32,7 @@ from bot.settings import Settings
 from core.errors import ConfigurationError, DeliveryError
 from core.logref import pseudonym
 from core.model import ChatMessage, Completion, IncomingMessage, Reply, UserRef
-from tests.fakes import message
+from tests.fakes import VirtualTime, message
 from tests.platforms.telegram_server import (
     GROUP_ID,
     MENTION,
@@ -455,21 +455,14 @@ async def adapter_alone(
 async def test_each_message_of_a_reply_waits_its_turn_with_the_pacer(
     tg: FakeTelegram,
 ) -> None:
-    paced: list[float] = []
-    clock = 0.0
-
-    async def sleep(seconds: float) -> None:  # virtual time: nothing waits for real
-        nonlocal clock
-        paced.append(seconds)
-        clock += seconds
-
+    time = VirtualTime()  # nothing waits for real
     # One message, then one a second, in every chat: a three-part reply waits twice.
-    pacer = Pacer(Rate(1, 1), clock=lambda: clock, sleep=sleep)
+    pacer = Pacer(Rate(1, 1), clock=time.clock, sleep=time.sleep)
     incoming = message("tips?", user=str(ANN), platform="telegram")
     async with adapter_alone(tg, pacer) as adapter:
         await adapter.send(incoming, Reply(LONG_ANSWER))
     assert len(tg.calls_to("sendMessage")) == 3
-    assert paced == [1.0, 1.0]
+    assert time.slept == [1.0, 1.0]
 
 
 async def test_a_reply_cut_off_part_way_resumes_where_it_stopped(tg: FakeTelegram) -> None:
