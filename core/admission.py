@@ -45,8 +45,8 @@ class Admission:
     """Blocks first, then per-user, per-chat and global limits; one notice per window.
 
     ``blocks`` is optional (no block list, nobody is blocked); blocked users' notices are
-    counted apart from slow-down notices (``blocked_notices``, by default an empty twin of
-    ``notices``), so being told "slow down" does not silence "you are blocked" or the reverse.
+    counted apart from slow-down notices (in an empty twin of ``notices``), so being told
+    "slow down" does not silence "you are blocked" or the reverse.
     With ``risk`` (the ``RiskLedger``), a user refused by their own limit gains ``BURST_RISK``
     once per notice window.
     """
@@ -57,14 +57,12 @@ class Admission:
         notices: SlowDownNotices,
         *,
         blocks: BlockCheck | None = None,
-        blocked_notices: SlowDownNotices | None = None,
         risk: RiskRecorder | None = None,
     ) -> None:
         self._limits = limits
         self._notices = notices
         self._blocks = blocks
-        # Not ``or``: an empty counter is falsy (it has a length).
-        self._blocked_notices = notices.fresh() if blocked_notices is None else blocked_notices
+        self._blocked_notices = notices.fresh()
         self._risk = risk
         self.refused = 0  # by a rate limit
         self.blocked = 0  # because the user is blocked

@@ -94,10 +94,10 @@ class BlockList:
 
     async def unblock(self, user_key: str) -> bool:
         """Lift the block; False when the user was not blocked (nothing else happens then)."""
-        if not await self._store.delete_block(user_key):
-            self._blocks.pop(user_key, None)  # storage is the truth; memory follows it
+        deleted = await self._store.delete_block(user_key)
+        self._blocks.pop(user_key, None)  # storage is the truth; memory follows it
+        if not deleted:
             return False
-        self._blocks.pop(user_key, None)
         if self._risk is not None:
             self._risk.record(user_key, UNBLOCKED_RISK)
         logger.info("user {} unblocked", pseudonym(user_key))

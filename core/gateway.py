@@ -402,11 +402,9 @@ class Gateway:
             # The platform may be back in seconds: try again in this process, later sends of
             # the conversation meanwhile go ahead. After the last try it waits for a restart.
             job.failed_sends += 1
-            self._resend(job, self._resend_delays[job.failed_sends - 1])
-
-    def _resend(self, job: _Job, delay: float) -> None:
-        job.resend_pending = True
-        self._spawn(self._send_later(job, delay), name="resend")
+            job.resend_pending = True
+            delay = self._resend_delays[job.failed_sends - 1]
+            self._spawn(self._send_later(job, delay), name="resend")
 
     async def _send_when_due(self, job: _Job, delay: float) -> None:
         await asyncio.sleep(delay)
@@ -425,14 +423,12 @@ class Gateway:
         job.waiter.set_result(reply)
         return job.listeners > 0
 
-    async def _safely(self, step: Awaitable[None]) -> bool:
+    async def _safely(self, step: Awaitable[None]) -> None:
         """Run an inbox step; a storage failure is logged, never allowed to stop a reply."""
         try:
             await step
         except Exception as exc:
             logger.opt(exception=exc).error("the inbox could not record a step")
-            return False
-        return True
 
     async def _send(self, message: IncomingMessage, reply: Reply) -> float | None:
         """None once the platform took ``reply``; else the seconds it asked us to wait (0.0

@@ -8,15 +8,15 @@ once per allowance per period, and turns a FREE turn the rules could not answer 
 saying when the allowance resets.
 
 It sits right before the cache (bot/wiring.py says why): a cached answer passes through it
-at no cost. Users
-hear only about their own allowance; the bot's daily budget is logged for operators, and a
-user is told no more than that the assistant reached its limit for today. The budgets guard
-money, not the answer: if the ledger or storage fails, the turn goes on at FULL.
+at no cost. Users hear only about their own allowance; the bot's daily budget is logged for
+operators, and a user is told no more than that the assistant reached its limit for today.
+The budgets guard money, not the answer: if the ledger or storage fails, the turn goes on at
+FULL.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime
 
 from loguru import logger
@@ -72,11 +72,13 @@ class BudgetStage:
         self._ledger = ledger
         self._limits = limits
         self._handoff = handoff_enabled
+        # Limits are fixed for the stage's life: asked once, not on every turn.
+        self._enabled = limits.any
         self.counters = BudgetCounters()
         self._spent_logged_on: date | None = None
 
     async def __call__(self, turn: Turn, call_next: Next) -> Reply:
-        if not self._limits.any:
+        if not self._enabled:
             return await call_next(turn)
         user = turn.message.user
         try:
@@ -108,18 +110,13 @@ class BudgetStage:
         self._spent_logged_on = day
         logger.error(
             "the bot's daily budget is spent: only free answers (the rules) until {}",
-            describe_reset(next_reset(Scope.GLOBAL_DAY.period, at), at),
+            _resets(Scope.GLOBAL_DAY, at),
         )
 
     def metrics(self) -> dict[str, float]:
         """The stage's counters and the ledger's memory, flat, for a metrics exporter."""
-        counters = self.counters
         return {
-            "warnings": counters.warnings,
-            "economy_turns": counters.economy_turns,
-            "free_turns": counters.free_turns,
-            "over_budget_notices": counters.over_budget_notices,
-            "failures": counters.failures,
+            **asdict(self.counters),
             "users_in_memory": len(self._ledger),
             "user_evictions": self._ledger.evictions,
             "storage_reads": self._ledger.loads,
@@ -151,7 +148,7 @@ class BudgetStage:
             exhausted,
             key=lambda s: (next_reset(s.period, now.at), s is not Scope.GLOBAL_DAY),
         )
-        when = describe_reset(next_reset(scope.period, now.at), now.at)
+        when = _resets(scope, now.at)
         if scope is Scope.GLOBAL_DAY:
             text = BOT_USED_UP.format(when=when)
         else:
@@ -182,7 +179,7 @@ class BudgetStage:
         return WARNING.format(
             percent=round(self._limits.warn_fraction * 100),
             allowance=_ALLOWANCE[scope],
-            when=describe_reset(next_reset(scope.period, now.at), now.at),
+            when=_resets(scope, now.at),
         )
 
     def _failed(self, exc: Exception, user: UserRef) -> None:
@@ -193,3 +190,8 @@ class BudgetStage:
             type(exc).__name__,
             pseudonym(user.key),
         )
+
+
+def _resets(scope: Scope, at: datetime) -> str:
+    """When ``scope``'s budget starts afresh, said for a user."""
+    return describe_reset(next_reset(scope.period, at), at)

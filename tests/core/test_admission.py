@@ -9,15 +9,7 @@ from core.guardrails.screening import RiskLedger
 from core.model import IncomingMessage, ReplyKind, TurnOutcome
 from core.ratelimit import AdmissionLimits, Gcra, SlowDownNotices
 from core.ratelimit.risk import BURST_RISK
-from tests.fakes import message
-
-
-class ManualClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fakes import VirtualTime, message
 
 
 class Blocked:
@@ -32,19 +24,18 @@ class Blocked:
 
 class Setup:
     """An admission with small limits (user 1/s burst 3, chat 1/s burst 5, global 10/s burst 8)
-    on one manual clock, with the ledger its limits read and bursts feed."""
+    on one virtual clock, with the ledger its limits read and bursts feed."""
 
     def __init__(self, *blocked: str, max_keys: int = 1000) -> None:
-        self.clock = ManualClock()
-        self.ledger = RiskLedger(half_life_seconds=600, max_users=max_keys, clock=self.clock)
+        self.time = VirtualTime(1000.0)
+        self.ledger = RiskLedger(half_life_seconds=600, max_users=max_keys, clock=self.time.clock)
         self.risk_reads: list[str] = []
         self.blocks = Blocked(*blocked)
-        self.per_user = Gcra(1.0, 3, max_keys=max_keys, clock=self.clock)
-        self.per_chat = Gcra(1.0, 5, max_keys=max_keys, clock=self.clock)
-        self.limits = AdmissionLimits(
-            self.per_user, self.per_chat, Gcra(10.0, 8, max_keys=1, clock=self.clock), self._risk
-        )
-        self.notices = SlowDownNotices(60, max_keys=max_keys, clock=self.clock)
+        self.per_user = Gcra(1.0, 3, max_keys=max_keys, clock=self.time.clock)
+        self.per_chat = Gcra(1.0, 5, max_keys=max_keys, clock=self.time.clock)
+        per_bot = Gcra(10.0, 8, max_keys=1, clock=self.time.clock)
+        self.limits = AdmissionLimits(self.per_user, self.per_chat, per_bot, self._risk)
+        self.notices = SlowDownNotices(60, max_keys=max_keys, clock=self.time.clock)
         self.admission = Admission(self.limits, self.notices, blocks=self.blocks, risk=self.ledger)
 
     def _risk(self, user_key: str) -> float:
@@ -89,7 +80,7 @@ def test_a_blocked_user_is_refused_before_any_limit_is_asked_or_spent() -> None:
     assert setup.admitted_in_a_row("neighbour", chat="c1") == 3
     assert setup.admitted_in_a_row("other", chat="c1") == 2
     setup.blocks.user_keys.clear()
-    setup.clock.now += 5.0
+    setup.time.now += 5.0
     assert setup.admitted_in_a_row("troll", chat="c2") == 3
 
 
@@ -100,7 +91,7 @@ def test_a_blocked_flooder_hears_it_once_per_window_then_nothing() -> None:
         reply = setup.admission.refuse(msg("troll"))
         assert reply is not None and reply.outcome is TurnOutcome.BLOCKED
         spoken += not reply.silent
-        setup.clock.now += 0.01
+        setup.time.now += 0.01
     assert spoken == 2  # one per 60 s window
     assert setup.admission.blocked == 10_000
 
@@ -121,15 +112,15 @@ def test_blocked_and_slow_down_notices_do_not_silence_each_other() -> None:
 
 
 def test_without_a_block_list_admission_works_as_before() -> None:
-    clock = ManualClock()
+    time = VirtualTime(1000.0)
     admission = Admission(
         AdmissionLimits(
-            Gcra(1.0, 2, max_keys=10, clock=clock),
-            Gcra(1.0, 10, max_keys=10, clock=clock),
-            Gcra(1.0, 10, max_keys=1, clock=clock),
+            Gcra(1.0, 2, max_keys=10, clock=time.clock),
+            Gcra(1.0, 10, max_keys=10, clock=time.clock),
+            Gcra(1.0, 10, max_keys=1, clock=time.clock),
             lambda user_key: 0.0,
         ),
-        SlowDownNotices(60, max_keys=10, clock=clock),
+        SlowDownNotices(60, max_keys=10, clock=time.clock),
     )
     assert admission.refuse(msg()) is None
     assert admission.refuse(msg()) is None
@@ -142,7 +133,7 @@ def test_a_burst_adds_risk_once_per_window_however_long_the_flood() -> None:
     setup = Setup()
     for _ in range(10_000):  # 10,000 messages in 10 s: one window
         setup.admission.refuse(msg("flooder"))
-        setup.clock.now += 0.001
+        setup.time.now += 0.001
     assert setup.ledger.risk("test:flooder") == pytest.approx(BURST_RISK, rel=0.02)
 
 
@@ -153,7 +144,7 @@ def test_a_flood_slows_the_flooder_down_but_never_shuts_them_out() -> None:
         admitted = 0
         for _ in range(600):
             admitted += setup.admission.refuse(msg("flooder")) is None
-            setup.clock.now += 0.1
+            setup.time.now += 0.1
         admitted_per_minute.append(admitted)
 
     # Without risk: 3 + 59 the first minute, 60 after. One burst risk a minute, halving every
@@ -184,6 +175,6 @@ def test_many_distinct_users_keep_every_structure_within_its_bound() -> None:
         # each new user bursts past their limit once, so every structure sees every user
         for _ in range(4):
             setup.admission.refuse(msg(user, chat=user))
-        setup.clock.now += 1.0
+        setup.time.now += 1.0
     assert len(setup.per_user) == len(setup.per_chat) == len(setup.notices) == 1000
     assert len(setup.ledger) == 1000  # each user's burst was recorded, the oldest forgotten

@@ -15,23 +15,7 @@ from core.ratelimit import AdmissionLimits, Gcra, SlowDownNotices
 from core.ratelimit.risk import UNBLOCKED_RISK
 from core.storage.sqlite import SqliteStore
 from core.storage.sqlite import blocks as sql
-from tests.fakes import message
-
-
-class SqliteBlocks:
-    """``BlockStore`` on an open ``SqliteStore``, as its delegate methods will be."""
-
-    def __init__(self, store: SqliteStore) -> None:
-        self._store = store
-
-    async def load_blocks(self) -> list[Block]:
-        return await sql.load_all(self._store.db)
-
-    async def save_block(self, block: Block) -> Block:
-        return await sql.save(self._store.db, block)
-
-    async def delete_block(self, user_key: str) -> bool:
-        return await sql.delete(self._store.db, user_key)
+from tests.fakes import VirtualTime, message
 
 
 class WallClock:
@@ -39,14 +23,6 @@ class WallClock:
         self.now = datetime(2025, 3, 1, 9, 0, tzinfo=UTC)
 
     def __call__(self) -> datetime:
-        return self.now
-
-
-class ManualClock:
-    def __init__(self) -> None:
-        self.now = 1000.0
-
-    def __call__(self) -> float:
         return self.now
 
 
@@ -67,7 +43,7 @@ async def test_blocks_survive_a_restart(tmp_path: Path) -> None:
     path = tmp_path / "bastion.db"
     wall = WallClock()
     async with SqliteStore(path) as store:
-        blocks = BlockList(SqliteBlocks(store), now=wall)
+        blocks = BlockList(store, now=wall)
         await blocks.load()
         await blocks.block("telegram:1", "spam links", by="admin:ana")
         wall.now += timedelta(minutes=5)
@@ -76,7 +52,7 @@ async def test_blocks_survive_a_restart(tmp_path: Path) -> None:
         assert await blocks.unblock("discord:3")
 
     async with SqliteStore(path) as store:
-        reopened = BlockList(SqliteBlocks(store))
+        reopened = BlockList(store)
         assert await reopened.load() == 2
         assert reopened.is_blocked("telegram:1")
         assert reopened.is_blocked("slack:U2")
@@ -91,7 +67,7 @@ async def test_blocking_again_updates_the_reason_and_keeps_the_first_time(
     store: SqliteStore,
 ) -> None:
     wall = WallClock()
-    blocks = BlockList(SqliteBlocks(store), now=wall)
+    blocks = BlockList(store, now=wall)
     first = await blocks.block("telegram:1", "spam", by="admin:ana")
     wall.now += timedelta(days=1)
     again = await blocks.block("telegram:1", "spam and threats", by="admin:bo")
@@ -103,7 +79,7 @@ async def test_blocking_again_updates_the_reason_and_keeps_the_first_time(
 
 async def test_lifting_a_block_that_is_not_there_changes_nothing(store: SqliteStore) -> None:
     ledger = RiskLedger(half_life_seconds=600, max_users=10)
-    blocks = BlockList(SqliteBlocks(store), risk=ledger)
+    blocks = BlockList(store, risk=ledger)
     assert not await blocks.unblock("telegram:404")
     assert len(ledger) == 0
 
@@ -118,23 +94,23 @@ async def test_a_failed_write_raises_and_leaves_the_list_as_it_was() -> None:
 
 async def test_an_empty_user_key_is_refused(store: SqliteStore) -> None:
     with pytest.raises(ValueError, match="user_key"):
-        await BlockList(SqliteBlocks(store)).block("", "?", by="admin")
+        await BlockList(store).block("", "?", by="admin")
 
 
 async def test_a_block_shuts_the_user_out_at_admission_and_lifting_it_lets_them_back_slowly(
     store: SqliteStore,
 ) -> None:
-    clock = ManualClock()
-    ledger = RiskLedger(half_life_seconds=600, max_users=100, clock=clock)
-    blocks = BlockList(SqliteBlocks(store), risk=ledger)
+    time = VirtualTime(1000.0)
+    ledger = RiskLedger(half_life_seconds=600, max_users=100, clock=time.clock)
+    blocks = BlockList(store, risk=ledger)
     admission = Admission(
         AdmissionLimits(
-            Gcra(1.0, 8, max_keys=100, clock=clock),
-            Gcra(100.0, 100, max_keys=100, clock=clock),
-            Gcra(100.0, 100, max_keys=1, clock=clock),
+            Gcra(1.0, 8, max_keys=100, clock=time.clock),
+            Gcra(100.0, 100, max_keys=100, clock=time.clock),
+            Gcra(100.0, 100, max_keys=1, clock=time.clock),
             ledger.risk,
         ),
-        SlowDownNotices(60, max_keys=100, clock=clock),
+        SlowDownNotices(60, max_keys=100, clock=time.clock),
         blocks=blocks,
         risk=ledger,
     )
@@ -149,10 +125,10 @@ async def test_a_block_shuts_the_user_out_at_admission_and_lifting_it_lets_them_
     refusal = admission.refuse(message("hi", user="troll"))
     assert refusal is not None and refusal.outcome is TurnOutcome.BLOCKED
 
-    clock.now += 3600
+    time.now += 3600
     assert await blocks.unblock("test:troll")
     assert ledger.risk("test:troll") == pytest.approx(UNBLOCKED_RISK)
     assert admitted_in_a_row("troll") == 2  # a quarter of the burst of 8
-    clock.now += 4 * 600  # four half-lives: risk about 0.2 (with that burst's), 82% left
+    time.now += 4 * 600  # four half-lives: risk about 0.2 (with that burst's), 82% left
     assert admitted_in_a_row("troll") == 6
     assert admitted_in_a_row("someone") == 8  # nobody else was ever slowed

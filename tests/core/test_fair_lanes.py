@@ -46,28 +46,19 @@ async def test_items_of_one_key_come_out_in_arrival_order() -> None:
     assert lanes.lanes == 0
 
 
-async def test_keys_are_served_round_robin() -> None:
+@pytest.mark.parametrize(
+    ("arrivals", "served"),
+    [
+        ("A1 A2 A3 A4 A5 B1", "A1 B1 A2 A3 A4 A5"),  # a flood of A: B waits one turn only
+        ("A1 A2 A3 B1 B2 C1", "A1 B1 C1 A2 B2 A3"),  # three keys take turns
+    ],
+)
+async def test_keys_are_served_round_robin(arrivals: str, served: str) -> None:
     lanes: FairLanes[str] = FairLanes(max_backlog=10)
-    for i in range(1, 6):
-        lanes.put("a", f"A{i}")
-    lanes.put("b", "B1")
+    for item in arrivals.split():
+        lanes.put(item[0], item)  # the key is the item's letter
 
-    taken = await drain_one_at_a_time(lanes, 6)
-
-    assert taken == ["A1", "B1", "A2", "A3", "A4", "A5"]
-
-
-async def test_three_keys_take_turns() -> None:
-    lanes: FairLanes[str] = FairLanes(max_backlog=20)
-    for i in range(1, 4):
-        lanes.put("a", f"A{i}")
-    for i in range(1, 3):
-        lanes.put("b", f"B{i}")
-    lanes.put("c", "C1")
-
-    taken = await drain_one_at_a_time(lanes, 6)
-
-    assert taken == ["A1", "B1", "C1", "A2", "B2", "A3"]
+    assert await drain_one_at_a_time(lanes, 6) == served.split()
 
 
 async def test_a_held_key_is_not_handed_out_again_before_release() -> None:

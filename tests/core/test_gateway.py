@@ -58,6 +58,21 @@ async def echo(turn: Turn) -> Reply:
     return Reply(f"re: {turn.message.text}")
 
 
+class HeldTurns:
+    """A pipeline whose turns all wait for ``release()``, then answer ``answer``."""
+
+    def __init__(self, answer: str = "ok") -> None:
+        self.answer = answer
+        self._released = asyncio.Event()
+
+    def release(self) -> None:
+        self._released.set()
+
+    async def __call__(self, turn: Turn) -> Reply:
+        await self._released.wait()
+        return Reply(self.answer)
+
+
 @pytest.fixture
 async def store(tmp_path: Path) -> AsyncIterator[SqliteStore]:
     async with SqliteStore(tmp_path / "inbox.db") as opened:
@@ -128,11 +143,7 @@ async def test_a_flooding_conversation_gets_one_turn_per_round() -> None:
 
 
 async def test_past_the_backlog_bound_new_messages_get_busy() -> None:
-    release = asyncio.Event()
-
-    async def waits(turn: Turn) -> Reply:
-        await release.wait()
-        return Reply("ok")
+    waits = HeldTurns()
 
     async with Gateway(waits, workers=1, max_backlog=2) as gateway:
         running = [asyncio.create_task(gateway.submit(message("m0")))]
@@ -142,7 +153,7 @@ async def test_past_the_backlog_bound_new_messages_get_busy() -> None:
         busy = await gateway.submit(message("one too many", user="other"))
         assert (busy.text, busy.outcome) == (BUSY, TurnOutcome.BUSY)
         assert busy.retry_after is not None and busy.retry_after > 0
-        release.set()
+        waits.release()
         assert [r.text for r in await asyncio.gather(*running)] == ["ok"] * 3
         assert gateway.metrics()["busy"] == 1
 
@@ -319,11 +330,7 @@ async def test_a_worker_survives_a_crashing_turn() -> None:
 
 
 async def test_after_stop_intake_new_messages_get_a_notice_and_running_turns_finish() -> None:
-    release = asyncio.Event()
-
-    async def waits(turn: Turn) -> Reply:
-        await release.wait()
-        return Reply("answered")
+    waits = HeldTurns("answered")
 
     async with Gateway(waits) as gateway:
         running = asyncio.create_task(gateway.submit(message("first")))
@@ -334,7 +341,7 @@ async def test_after_stop_intake_new_messages_get_a_notice_and_running_turns_fin
         assert (late.kind, late.text) == (ReplyKind.NOTICE, SHUTTING_DOWN)
 
         assert await gateway.drain(grace=0.01) is False  # still running
-        release.set()
+        waits.release()
         assert await gateway.drain(grace=1) is True
         assert (await running).text == "answered"
 
@@ -357,11 +364,7 @@ async def test_a_turn_still_running_when_the_grace_ends_gets_the_restart_notice(
 async def test_at_shutdown_waiting_push_messages_stay_for_the_next_start(
     store: SqliteStore,
 ) -> None:
-    release = asyncio.Event()
-
-    async def waits(turn: Turn) -> Reply:
-        await release.wait()
-        return Reply("answered")
+    waits = HeldTurns("answered")
 
     outbound = RecordingOutbound()
     async with Gateway(waits, inbox=store, workers=1) as gateway:
@@ -370,18 +373,14 @@ async def test_at_shutdown_waiting_push_messages_stay_for_the_next_start(
         await gateway.deliver(message("waiting", user="b"))
         await until(lambda: gateway.in_flight > 0)
         gateway.stop_intake(grace=5)
-        release.set()
+        waits.release()
         assert await gateway.drain(grace=1) is True
     assert outbound.sent == [("running", "answered")]
     assert [e.message.text for e in await store.unfinished()] == ["waiting"]
 
 
 async def test_a_flooding_conversation_fills_its_own_lane_not_the_whole_backlog() -> None:
-    release = asyncio.Event()
-
-    async def waits(turn: Turn) -> Reply:
-        await release.wait()
-        return Reply("ok")
+    waits = HeldTurns()
 
     outbound = RecordingOutbound()
     async with Gateway(waits, workers=1, max_backlog=100, max_per_conversation=3) as gateway:
@@ -393,7 +392,7 @@ async def test_a_flooding_conversation_fills_its_own_lane_not_the_whole_backlog(
         await gateway.deliver(message("calm", user="calm"))
         assert gateway.backlog == 4  # three waiting from the flooder (one runs), one calm
         assert gateway.metrics()["busy"] == 6
-        release.set()
+        waits.release()
         await outbound.wait_for(11)
     busy = [text for text, reply in outbound.sent if reply == BUSY]
     assert busy == [f"flood{n}" for n in range(4, 10)]
@@ -428,11 +427,7 @@ async def test_a_message_arriving_after_the_start_is_not_replayed_too(
 async def test_a_retry_gets_the_answer_even_when_the_first_client_went_away(
     store: SqliteStore,
 ) -> None:
-    release = asyncio.Event()
-
-    async def slow(turn: Turn) -> Reply:
-        await release.wait()
-        return Reply("the answer")
+    slow = HeldTurns("the answer")
 
     async with Gateway(slow, inbox=store) as gateway:
         original = message("hello", platform="web")
@@ -441,25 +436,21 @@ async def test_a_retry_gets_the_answer_even_when_the_first_client_went_away(
         first.cancel()  # the browser tab closed
         retry = asyncio.create_task(gateway.submit(original))
         await asyncio.sleep(0.01)
-        release.set()
+        slow.release()
         assert (await asyncio.wait_for(retry, timeout=5)).text == "the answer"
         await gateway.drain(grace=5)
     assert await gateway.held_replies(original.chat) == []  # it was handed over, not held
 
 
 async def test_a_reply_nobody_waits_for_any_more_is_held(store: SqliteStore) -> None:
-    release = asyncio.Event()
-
-    async def slow(turn: Turn) -> Reply:
-        await release.wait()
-        return Reply("the answer")
+    slow = HeldTurns("the answer")
 
     async with Gateway(slow, inbox=store) as gateway:
         original = message("hello", platform="web")
         first = asyncio.create_task(gateway.submit(original))
         await until(lambda: gateway.in_flight == 1)
         first.cancel()
-        release.set()
+        slow.release()
         await gateway.drain(grace=5)
         assert [r.text for r in await gateway.held_replies(original.chat)] == ["the answer"]
 
@@ -467,11 +458,7 @@ async def test_a_reply_nobody_waits_for_any_more_is_held(store: SqliteStore) -> 
 async def test_callers_told_to_resend_at_shutdown_are_not_answered_at_the_next_start(
     store: SqliteStore,
 ) -> None:
-    release = asyncio.Event()
-
-    async def waits(turn: Turn) -> Reply:
-        await release.wait()
-        return Reply("answered")
+    waits = HeldTurns("answered")
 
     async with Gateway(waits, inbox=store, workers=1) as gateway:
         callers = [
@@ -479,7 +466,7 @@ async def test_callers_told_to_resend_at_shutdown_are_not_answered_at_the_next_s
         ]
         await until(lambda: gateway.in_flight == 1 and gateway.backlog == 4)
         gateway.stop_intake(grace=5)
-        release.set()
+        waits.release()
         await gateway.drain(grace=5)
     replies = [(await c).text for c in callers]
     assert replies.count(SHUTTING_DOWN) == 4 and replies.count("answered") == 1
@@ -487,11 +474,7 @@ async def test_callers_told_to_resend_at_shutdown_are_not_answered_at_the_next_s
 
 
 async def test_a_duplicate_gets_no_busy_or_slow_down_of_its_own(store: SqliteStore) -> None:
-    release = asyncio.Event()
-
-    async def waits(turn: Turn) -> Reply:
-        await release.wait()
-        return Reply("answer")
+    waits = HeldTurns("answer")
 
     outbound = RecordingOutbound()
     async with Gateway(waits, inbox=store, workers=1, max_per_conversation=1) as gateway:
@@ -501,7 +484,7 @@ async def test_a_duplicate_gets_no_busy_or_slow_down_of_its_own(store: SqliteSto
         await until(lambda: gateway.in_flight == 1)
         await gateway.deliver(queued)  # the lane is now full
         await gateway.deliver(queued)  # the platform retried: no "busy" for it
-        release.set()
+        waits.release()
         await outbound.wait_for(2)
         await gateway.drain(grace=5)
     assert outbound.sent == [("running", "answer"), ("queued", "answer")]
@@ -517,11 +500,7 @@ async def test_a_resend_after_a_restart_gets_no_busy_or_slow_down_of_its_own(
         await gateway.deliver(answered)
         await outbound.wait_for(1)
         await gateway.drain(grace=5)
-    release = asyncio.Event()
-
-    async def waits(turn: Turn) -> Reply:
-        await release.wait()
-        return Reply("answer")
+    waits = HeldTurns("answer")
 
     async with Gateway(waits, inbox=store, workers=1, max_per_conversation=1) as gateway:
         gateway.connect("test", outbound)
@@ -529,7 +508,7 @@ async def test_a_resend_after_a_restart_gets_no_busy_or_slow_down_of_its_own(
         await until(lambda: gateway.in_flight == 1)
         await gateway.deliver(message("queued"))  # the lane is now full
         await gateway.deliver(answered)  # the platform resent what the last run took in
-        release.set()
+        waits.release()
         await outbound.wait_for(3)
         await gateway.drain(grace=5)
         assert gateway.metrics()["busy"] == 0

@@ -93,29 +93,27 @@ async def test_a_users_spend_is_read_from_storage_once_then_counted_in_memory() 
     assert sorted(stored.reads) == ["*", ALICE.key]  # one read each, none per turn
 
 
-async def test_the_day_starts_afresh_at_midnight_utc_and_the_month_keeps_counting() -> None:
-    clock, stored = Clock("2025-06-10T23:59:00+00:00"), Stored()
+@pytest.mark.parametrize(
+    ("before_midnight", "month_after"),
+    [
+        ("2025-06-10T23:59:00+00:00", Spent(300, 0.004)),  # the month keeps counting
+        ("2025-06-30T23:59:00+00:00", Spent(150, 0.002)),  # the first of July starts afresh
+    ],
+)
+async def test_periods_start_afresh_at_midnight_utc(
+    before_midnight: str, month_after: Spent
+) -> None:
+    clock, stored = Clock(before_midnight), Stored()
     books = ledger(stored, clock)
     await books.snapshot(ALICE)
     books.add(ALICE, TURN)
 
     clock.advance(minutes=2)
-    after_midnight = await books.snapshot(ALICE)
-    assert after_midnight.user_day == Spent()
-    assert after_midnight.user_month == Spent(150, 0.002)
-    assert after_midnight.global_day == Spent()
+    books.add(ALICE, TURN)  # the first reply after midnight
+    after = await books.snapshot(ALICE)
+    assert (after.user_day, after.user_month) == (Spent(150, 0.002), month_after)
+    assert after.global_day == Spent(150, 0.002)
     assert len(stored.reads) == 2  # a new period needs no read: nothing in it was missed
-
-
-async def test_the_first_of_the_month_starts_the_month_afresh() -> None:
-    clock, stored = Clock("2025-06-30T23:00:00+00:00"), Stored()
-    books = ledger(stored, clock)
-    await books.snapshot(ALICE)
-    books.add(ALICE, TURN)
-    clock.advance(hours=2)
-    books.add(ALICE, TURN)  # the first reply of July
-    july = await books.snapshot(ALICE)
-    assert (july.user_day, july.user_month) == (Spent(150, 0.002), Spent(150, 0.002))
 
 
 async def test_two_first_turns_of_one_user_read_storage_once_and_count_both_replies() -> None:

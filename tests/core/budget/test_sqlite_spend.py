@@ -16,21 +16,6 @@ MONTH = datetime(2025, 6, 1, tzinfo=UTC)
 ALICE = UserRef("test", "alice")
 
 
-class StoreSpend:
-    """The ``SpendSource`` the runtime gets from ``SqliteStore``, over an opened store."""
-
-    def __init__(self, store: SqliteStore) -> None:
-        self._store = store
-
-    async def user_spend(
-        self, user: UserRef, day_start: datetime, month_start: datetime
-    ) -> tuple[Spent, Spent]:
-        return await self._store.user_spend(user, day_start, month_start)
-
-    async def global_spend(self, day_start: datetime) -> Spent:
-        return await self._store.global_spend(day_start)
-
-
 async def secret(store: SqliteStore) -> bytes:
     async with store.db.execute("SELECT value FROM meta WHERE key = 'spend_secret'") as cursor:
         row = await cursor.fetchone()
@@ -114,13 +99,13 @@ async def test_a_new_ledger_after_a_restart_starts_from_what_was_stored(
 ) -> None:
     now = datetime.now(UTC)
     limits = BudgetLimits(user_daily_tokens=1000)
-    before = BudgetLedger(StoreSpend(store), limits, clock=lambda: now)
+    before = BudgetLedger(store, limits, clock=lambda: now)
     await before.snapshot(ALICE)
     usage = Usage(600, 200, 0.02)
     before.add(ALICE, usage)
     await exchange(store, "alice", usage)
 
-    restarted = BudgetLedger(StoreSpend(store), limits, clock=lambda: now)
+    restarted = BudgetLedger(store, limits, clock=lambda: now)
     snapshot = await restarted.snapshot(ALICE)
     assert snapshot.user_day == (await before.snapshot(ALICE)).user_day == Spent(800, 0.02)
     assert snapshot.global_day == Spent(800, 0.02)
@@ -135,7 +120,7 @@ async def test_forget_does_not_give_a_spent_allowance_back(store: SqliteStore) -
     assert await store.forget_user(ALICE) == 2
     assert await store.history(message("", user="alice").chat) == ()
 
-    restarted = BudgetLedger(StoreSpend(store), limits, clock=lambda: now)
+    restarted = BudgetLedger(store, limits, clock=lambda: now)
     snapshot = await restarted.snapshot(ALICE)
     assert snapshot.user_day == snapshot.user_month == Spent(800, 0.02)
     assert snapshot.global_day == Spent(900, 0.52)  # the bot's day keeps her share too

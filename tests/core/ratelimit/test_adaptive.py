@@ -7,14 +7,7 @@ import pytest
 from core.guardrails.screening import RiskLedger
 from core.ratelimit.adaptive import AdmissionLimits, SlowDownNotices, risk_scale
 from core.ratelimit.gcra import Gcra, Limit
-
-
-class ManualClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fakes import VirtualTime
 
 
 def no_risk(user_key: str) -> float:
@@ -22,7 +15,7 @@ def no_risk(user_key: str) -> float:
 
 
 def limits(
-    clock: ManualClock,
+    time: VirtualTime,
     *,
     user: tuple[float, int] = (1.0, 10),
     chat: tuple[float, int] = (100.0, 100),
@@ -30,9 +23,9 @@ def limits(
     risk: RiskLedger | None = None,
 ) -> AdmissionLimits:
     return AdmissionLimits(
-        Gcra(*user, max_keys=1000, clock=clock),
-        Gcra(*chat, max_keys=1000, clock=clock),
-        Gcra(*global_, max_keys=1, clock=clock),
+        Gcra(*user, max_keys=1000, clock=time.clock),
+        Gcra(*chat, max_keys=1000, clock=time.clock),
+        Gcra(*global_, max_keys=1, clock=time.clock),
         risk.risk if risk is not None else no_risk,
     )
 
@@ -45,31 +38,31 @@ def admitted_in_a_row(gate: AdmissionLimits, user: str = "u1", chat: str = "c1")
 
 
 def test_a_user_without_risk_gets_the_base_burst() -> None:
-    gate = limits(ManualClock())
+    gate = limits(VirtualTime())
     assert admitted_in_a_row(gate) == 10
 
 
 def test_sustained_traffic_through_the_gate_gets_exactly_the_base_rate() -> None:
-    clock = ManualClock()
-    gate = limits(clock, user=(0.5, 3))
+    time = VirtualTime(1000.0)
+    gate = limits(time, user=(0.5, 3))
     admitted = 0
     for _ in range(12_000):  # 100 attempts a second for two minutes
         admitted += gate.check("u1", "c1").allowed
-        clock.now += 0.01
+        time.now += 0.01
     assert admitted == 3 + 60 - 1  # the burst, then one every 2 s after the first interval
 
 
 def test_risk_shrinks_the_limit_less_and_less_as_it_halves() -> None:
-    clock = ManualClock()
-    ledger = RiskLedger(half_life_seconds=600, max_users=100, clock=clock)
-    gate = limits(clock, risk=ledger)
+    time = VirtualTime(1000.0)
+    ledger = RiskLedger(half_life_seconds=600, max_users=100, clock=time.clock)
+    gate = limits(time, risk=ledger)
     users = ["u1", "u2", "u3", "u4", "u5"]
     for user in users:
         ledger.record(user, 3.0)  # a quarter of the limit to begin with
 
     bursts = []
     for user, half_lives in zip(users, [0, 1, 2, 4, 20], strict=True):
-        clock.now = 1000.0 + 600 * half_lives
+        time.now = 1000.0 + 600 * half_lives
         bursts.append(admitted_in_a_row(gate, user))
     # A burst of 10 scaled by 1 / (1 + risk) for risk 3, 1.5, 0.75, 0.19; after 20 half-lives
     # what is left (3e-6) is negligible, and the whole burst is back.
@@ -77,24 +70,24 @@ def test_risk_shrinks_the_limit_less_and_less_as_it_halves() -> None:
 
 
 def test_risk_lowers_the_limit_and_it_comes_back_as_the_risk_decays() -> None:
-    clock = ManualClock()
-    ledger = RiskLedger(half_life_seconds=600, max_users=100, clock=clock)
-    gate = limits(clock, risk=ledger)
+    time = VirtualTime(1000.0)
+    ledger = RiskLedger(half_life_seconds=600, max_users=100, clock=time.clock)
+    gate = limits(time, risk=ledger)
 
     ledger.record("u1", 1.0)  # risk 1: half the base limit
     assert admitted_in_a_row(gate) == 5
     refused = gate.check("u1", "c1")
     assert refused.retry_after == pytest.approx(2.0)  # one cell at half rate
 
-    clock.now += 6 * 3600  # 36 half-lives: the risk is all but gone
+    time.now += 6 * 3600  # 36 half-lives: the risk is all but gone
     assert ledger.risk("u1") < 1e-9
     assert admitted_in_a_row(gate) == 10
 
 
 def test_no_risk_makes_the_allowance_zero() -> None:
-    clock = ManualClock()
-    ledger = RiskLedger(half_life_seconds=600, max_users=100, clock=clock)
-    gate = limits(clock, risk=ledger)
+    time = VirtualTime(1000.0)
+    ledger = RiskLedger(half_life_seconds=600, max_users=100, clock=time.clock)
+    gate = limits(time, risk=ledger)
     for _ in range(1000):  # a screened flood: risk in the hundreds
         ledger.record("u1", 0.9)
     assert ledger.risk("u1") > 500
@@ -102,7 +95,7 @@ def test_no_risk_makes_the_allowance_zero() -> None:
     assert admitted_in_a_row(gate) == 2  # min_scale 0.2 of a burst of 10
     admitted = 0
     for _ in range(600):
-        clock.now += 1.0
+        time.now += 1.0
         admitted += gate.check("u1", "c1").allowed
     # Still admitted at 0.2 of the base rate while the risk decays. Over ten minutes the risk
     # halves once, so it stays at the floor: one message every five seconds.
@@ -123,8 +116,8 @@ def test_a_nonsense_or_negligible_risk_counts_as_none(risk: float) -> None:
 
 
 def test_a_refusal_names_the_limit_that_refused() -> None:
-    clock = ManualClock()
-    gate = limits(clock, user=(1.0, 1), chat=(1.0, 2), global_=(1.0, 3))
+    time = VirtualTime(1000.0)
+    gate = limits(time, user=(1.0, 1), chat=(1.0, 2), global_=(1.0, 3))
     assert gate.check("u1", "c1").allowed
     assert gate.check("u1", "c1").limit is Limit.USER
     assert gate.check("u2", "c1").allowed
@@ -135,8 +128,8 @@ def test_a_refusal_names_the_limit_that_refused() -> None:
 
 
 def test_a_user_refused_costs_the_chat_and_global_nothing() -> None:
-    clock = ManualClock()
-    gate = limits(clock, user=(1.0, 2), chat=(1.0, 3), global_=(1.0, 4))
+    time = VirtualTime(1000.0)
+    gate = limits(time, user=(1.0, 2), chat=(1.0, 3), global_=(1.0, 4))
     assert admitted_in_a_row(gate, "flooder") == 2
     for _ in range(100):
         assert not gate.check("flooder", "c1").allowed
@@ -144,8 +137,8 @@ def test_a_user_refused_costs_the_chat_and_global_nothing() -> None:
 
 
 def test_a_chat_refusal_costs_the_user_and_global_nothing() -> None:
-    clock = ManualClock()
-    gate = limits(clock, user=(1.0, 3), chat=(1.0, 2), global_=(1.0, 5))
+    time = VirtualTime(1000.0)
+    gate = limits(time, user=(1.0, 3), chat=(1.0, 2), global_=(1.0, 5))
     assert admitted_in_a_row(gate, "u1", "busy") == 2
     refused = gate.check("u1", "busy")
     assert refused.retry_after == pytest.approx(1.0)
@@ -158,71 +151,71 @@ def test_a_chat_refusal_costs_the_user_and_global_nothing() -> None:
 
 
 def test_a_global_refusal_costs_the_user_and_chat_nothing() -> None:
-    clock = ManualClock()
-    gate = limits(clock, user=(1.0, 2), chat=(1.0, 2), global_=(1.0, 1))
+    time = VirtualTime(1000.0)
+    gate = limits(time, user=(1.0, 2), chat=(1.0, 2), global_=(1.0, 1))
     assert gate.check("u1", "c1").allowed
     for _ in range(50):
         refused = gate.check("u1", "c1")
         assert not refused.allowed
         assert refused.retry_after == pytest.approx(1.0)
-    clock.now += 1.0
+    time.now += 1.0
     assert gate.check("u1", "c1").allowed  # the user and chat still had their second cell
 
 
 def test_min_scale_must_leave_something() -> None:
-    clock = ManualClock()
+    time = VirtualTime(1000.0)
     with pytest.raises(ValueError, match="min_scale"):
         AdmissionLimits(
-            Gcra(1, 1, max_keys=1, clock=clock),
-            Gcra(1, 1, max_keys=1, clock=clock),
-            Gcra(1, 1, max_keys=1, clock=clock),
+            Gcra(1, 1, max_keys=1, clock=time.clock),
+            Gcra(1, 1, max_keys=1, clock=time.clock),
+            Gcra(1, 1, max_keys=1, clock=time.clock),
             no_risk,
             min_scale=0.0,
         )
 
 
 def test_slow_down_is_said_once_per_window() -> None:
-    clock = ManualClock()
-    notices = SlowDownNotices(window_seconds=60, max_keys=100, clock=clock)
+    time = VirtualTime(1000.0)
+    notices = SlowDownNotices(window_seconds=60, max_keys=100, clock=time.clock)
     assert notices.should_notify("u1")
     for _ in range(59):
-        clock.now += 1.0
+        time.now += 1.0
         assert not notices.should_notify("u1")
     assert notices.should_notify("u2")  # per user
-    clock.now += 1.0
+    time.now += 1.0
     assert notices.should_notify("u1")  # a new window
     assert not notices.should_notify("u1")
 
 
 def test_a_flood_gets_one_slow_down_per_window() -> None:
-    clock = ManualClock()
-    gate = limits(clock, user=(1.0, 5))
-    notices = SlowDownNotices(window_seconds=60, max_keys=100, clock=clock)
+    time = VirtualTime(1000.0)
+    gate = limits(time, user=(1.0, 5))
+    notices = SlowDownNotices(window_seconds=60, max_keys=100, clock=time.clock)
     admitted = notices_sent = 0
     for _ in range(10_000):  # 10,000 messages in 10 s
         if gate.check("flooder", "c1").allowed:
             admitted += 1
         elif notices.should_notify("flooder"):
             notices_sent += 1
-        clock.now += 0.001
+        time.now += 0.001
     assert admitted == 5 + 9  # the burst, then one a second
     assert notices_sent == 1
 
 
 def test_slow_down_memory_is_bounded() -> None:
-    notices = SlowDownNotices(window_seconds=60, max_keys=10, clock=ManualClock())
+    notices = SlowDownNotices(window_seconds=60, max_keys=10, clock=VirtualTime().clock)
     for n in range(10_000):
         notices.should_notify(f"u{n}")
     assert len(notices) == 10
 
 
 def test_a_fresh_notice_counter_shares_the_window_but_not_the_memory() -> None:
-    clock = ManualClock()
-    notices = SlowDownNotices(window_seconds=60, max_keys=100, clock=clock)
+    time = VirtualTime(1000.0)
+    notices = SlowDownNotices(window_seconds=60, max_keys=100, clock=time.clock)
     other = notices.fresh()
     assert notices.should_notify("u1")
     assert other.should_notify("u1")  # counted apart
-    clock.now += 59.0
+    time.now += 59.0
     assert not other.should_notify("u1")
-    clock.now += 1.0
+    time.now += 1.0
     assert other.should_notify("u1")

@@ -7,14 +7,7 @@ import tracemalloc
 import pytest
 
 from core.ratelimit.gcra import Decision, Gcra
-
-
-class ManualClock:
-    def __init__(self, now: float = 1000.0) -> None:
-        self.now = now
-
-    def __call__(self) -> float:
-        return self.now
+from tests.fakes import VirtualTime
 
 
 def allowed_in_a_row(limiter: Gcra, key: str = "u1", **kwargs: float) -> int:
@@ -25,69 +18,69 @@ def allowed_in_a_row(limiter: Gcra, key: str = "u1", **kwargs: float) -> int:
 
 
 def test_a_fresh_key_gets_exactly_the_burst_then_one_per_interval() -> None:
-    clock = ManualClock()
-    limiter = Gcra(rate_per_second=5, burst=5, max_keys=100, clock=clock)
+    time = VirtualTime(1000.0)
+    limiter = Gcra(rate_per_second=5, burst=5, max_keys=100, clock=time.clock)
 
     assert allowed_in_a_row(limiter) == 5
     for _ in range(20):
-        clock.now += 0.2 - 0.001
+        time.now += 0.2 - 0.001
         assert not limiter.check("u1").allowed  # a millisecond early
-        clock.now += 0.001
+        time.now += 0.001
         assert limiter.check("u1").allowed
         assert not limiter.check("u1").allowed  # and only one
 
 
 def test_sustained_traffic_gets_the_configured_rate_over_a_minute() -> None:
-    clock = ManualClock()
-    limiter = Gcra(rate_per_second=2, burst=3, max_keys=100, clock=clock)
+    time = VirtualTime(1000.0)
+    limiter = Gcra(rate_per_second=2, burst=3, max_keys=100, clock=time.clock)
     allowed = 0
     for _ in range(6000):  # 100 attempts a second for 60 s
         allowed += limiter.check("u1").allowed
-        clock.now += 0.01
+        time.now += 0.01
     assert allowed == 3 + 2 * 60 - 1  # the burst, then one per 0.5 s after the first interval
 
 
 def test_retry_after_is_exactly_when_the_request_would_pass() -> None:
-    clock = ManualClock()
-    limiter = Gcra(rate_per_second=0.5, burst=2, max_keys=100, clock=clock)
+    time = VirtualTime(1000.0)
+    limiter = Gcra(rate_per_second=0.5, burst=2, max_keys=100, clock=time.clock)
     assert allowed_in_a_row(limiter) == 2
 
-    clock.now += 0.5
+    time.now += 0.5
     refused = limiter.check("u1")
     assert not refused.allowed
     assert refused.retry_after == pytest.approx(1.5)
 
-    clock.now += refused.retry_after - 0.01
+    time.now += refused.retry_after - 0.01
     assert not limiter.check("u1").allowed
-    clock.now += 0.01
+    time.now += 0.01
     assert limiter.check("u1") == Decision(allowed=True, retry_after=0.0)
 
 
 def test_the_burst_refills_with_time_and_not_beyond_it() -> None:
-    clock = ManualClock()
-    limiter = Gcra(rate_per_second=1, burst=4, max_keys=100, clock=clock)
+    time = VirtualTime(1000.0)
+    limiter = Gcra(rate_per_second=1, burst=4, max_keys=100, clock=time.clock)
     assert allowed_in_a_row(limiter) == 4
 
-    clock.now += 2
+    time.now += 2
     assert allowed_in_a_row(limiter) == 2
-    clock.now += 3600  # an hour idle gives back the burst, not 3,600 requests
+    time.now += 3600  # an hour idle gives back the burst, not 3,600 requests
     assert allowed_in_a_row(limiter) == 4
 
 
 def test_refused_requests_do_not_consume_allowance() -> None:
-    clock = ManualClock()
-    limiter = Gcra(rate_per_second=1, burst=1, max_keys=100, clock=clock)
+    time = VirtualTime(1000.0)
+    limiter = Gcra(rate_per_second=1, burst=1, max_keys=100, clock=time.clock)
     assert limiter.check("u1").allowed
     for _ in range(1000):  # hammering while refused must not push the next slot back
-        clock.now += 0.0009
+        time.now += 0.0009
         assert not limiter.check("u1").allowed
-    clock.now += 0.1
+    time.now += 0.1
     assert limiter.check("u1").allowed
 
 
 def test_a_plan_consumes_nothing_until_it_is_committed() -> None:
-    clock = ManualClock()
-    limiter = Gcra(rate_per_second=1, burst=2, max_keys=100, clock=clock)
+    time = VirtualTime(1000.0)
+    limiter = Gcra(rate_per_second=1, burst=2, max_keys=100, clock=time.clock)
     for _ in range(10):
         assert limiter.plan("u1")[0] == 0.0
     _, tat = limiter.plan("u1")
@@ -99,23 +92,23 @@ def test_a_plan_consumes_nothing_until_it_is_committed() -> None:
 
 
 def test_keys_are_independent() -> None:
-    clock = ManualClock()
-    limiter = Gcra(rate_per_second=1, burst=3, max_keys=100, clock=clock)
+    time = VirtualTime(1000.0)
+    limiter = Gcra(rate_per_second=1, burst=3, max_keys=100, clock=time.clock)
     assert allowed_in_a_row(limiter, "flooder") == 3
     assert allowed_in_a_row(limiter, "neighbour") == 3
 
 
 def test_a_key_whose_schedule_is_in_the_past_is_like_a_fresh_key() -> None:
-    clock = ManualClock()
-    limiter = Gcra(rate_per_second=1, burst=3, max_keys=100, clock=clock)
+    time = VirtualTime(1000.0)
+    limiter = Gcra(rate_per_second=1, burst=3, max_keys=100, clock=time.clock)
     limiter.check("old")
-    clock.now += 1.0  # exactly paid up
+    time.now += 1.0  # exactly paid up
     assert allowed_in_a_row(limiter, "old") == allowed_in_a_row(limiter, "new") == 3
 
 
 def test_cost_spends_several_cells_at_once() -> None:
-    clock = ManualClock()
-    limiter = Gcra(rate_per_second=1, burst=5, max_keys=100, clock=clock)
+    time = VirtualTime(1000.0)
+    limiter = Gcra(rate_per_second=1, burst=5, max_keys=100, clock=time.clock)
     assert limiter.check("u1", cost=3).allowed
     refused = limiter.check("u1", cost=3)
     assert not refused.allowed
@@ -124,23 +117,23 @@ def test_cost_spends_several_cells_at_once() -> None:
 
 
 def test_rate_scale_shrinks_both_rate_and_burst() -> None:
-    clock = ManualClock()
-    limiter = Gcra(rate_per_second=1, burst=10, max_keys=100, clock=clock)
+    time = VirtualTime(1000.0)
+    limiter = Gcra(rate_per_second=1, burst=10, max_keys=100, clock=time.clock)
     assert allowed_in_a_row(limiter, rate_scale=0.5) == 5
     refused = limiter.check("u1", rate_scale=0.5)
     assert refused.retry_after == pytest.approx(2.0)  # interval 1 s / 0.5
 
 
 def test_the_smallest_scale_still_admits_one_request() -> None:
-    clock = ManualClock()
-    limiter = Gcra(rate_per_second=1, burst=2, max_keys=100, clock=clock)
+    time = VirtualTime(1000.0)
+    limiter = Gcra(rate_per_second=1, burst=2, max_keys=100, clock=time.clock)
     assert allowed_in_a_row(limiter, rate_scale=0.01) == 1
-    clock.now += 100.0
+    time.now += 100.0
     assert limiter.check("u1", rate_scale=0.01).allowed
 
 
 def test_a_million_distinct_users_do_not_grow_memory_past_the_bound() -> None:
-    limiter = Gcra(rate_per_second=1, burst=1, max_keys=10_000, clock=ManualClock())
+    limiter = Gcra(rate_per_second=1, burst=1, max_keys=10_000, clock=VirtualTime().clock)
     check = limiter.check
     # Traced over the first 110,000 keys (the bound reached, then replaced ten times over):
     # tracing every allocation of all million would take seconds. A leak of even one float per
@@ -167,8 +160,8 @@ def test_a_million_distinct_users_do_not_grow_memory_past_the_bound() -> None:
 
 
 def test_eviction_only_makes_the_forgotten_key_more_lenient() -> None:
-    clock = ManualClock()
-    limiter = Gcra(rate_per_second=1, burst=1, max_keys=2, clock=clock)
+    time = VirtualTime(1000.0)
+    limiter = Gcra(rate_per_second=1, burst=1, max_keys=2, clock=time.clock)
     assert limiter.check("a").allowed
     assert not limiter.check("a").allowed
     limiter.check("b")
@@ -187,6 +180,6 @@ def test_nonsense_configuration_is_refused(rate: float, burst: int, max_keys: in
 
 @pytest.mark.parametrize(("cost", "scale"), [(0, 1), (3, 1), (1, 0), (1, 1.5), (1, -0.1)])
 def test_nonsense_requests_are_refused_loudly(cost: float, scale: float) -> None:
-    limiter = Gcra(1, 2, max_keys=10, clock=ManualClock())
+    limiter = Gcra(1, 2, max_keys=10, clock=VirtualTime().clock)
     with pytest.raises(ValueError, match=r"cost|rate_scale"):
         limiter.check("u1", cost=cost, rate_scale=scale)

@@ -30,7 +30,6 @@ from core.stages.budget import BudgetStage
 from core.stages.cache import CacheStage
 from core.stages.context import ContextStage
 from core.storage.sqlite import SqliteStore
-from core.storage.sqlite import spend as sql_spend
 from tests.fakes import message
 
 # 20:40 UTC: the day resets at midnight, in 3 h 20 min.
@@ -245,21 +244,6 @@ class Rules:
         return Completion("I don't know that one; type /human", "rules", unknown=True)
 
 
-class StoreSpend:
-    """What ``SqliteStore`` delegates to: ``core/storage/sqlite/spend.py`` on its connection."""
-
-    def __init__(self, store: SqliteStore) -> None:
-        self._store = store
-
-    async def user_spend(
-        self, user: UserRef, day_start: datetime, month_start: datetime
-    ) -> tuple[Spent, Spent]:
-        return await sql_spend.user_spend(self._store.db, user, day_start, month_start)
-
-    async def global_spend(self, day_start: datetime) -> Spent:
-        return await sql_spend.global_spend(self._store.db, day_start)
-
-
 @pytest.fixture
 def fallback() -> tuple[FallbackLadder, Model]:
     model = Model()
@@ -281,7 +265,7 @@ async def test_a_restart_does_not_give_a_spent_allowance_back(
     limits = BudgetLimits(user_daily_tokens=1000)
 
     def pipeline(clock: Clock) -> BudgetStage:
-        return BudgetStage(BudgetLedger(StoreSpend(store), limits, clock=clock), limits)
+        return BudgetStage(BudgetLedger(store, limits, clock=clock), limits)
 
     budget = pipeline(Clock())
     run = compose([ContextStage(store, history_limit=10), budget], ladder)
