@@ -2,9 +2,9 @@
 
 A typical long reply is about 10,000 characters of mixed markdown: headings, paragraphs, a
 list, inline code, a link and a code block. It is split at Discord's 2,000 and Telegram's
-4,096, measured with ``len`` and with an HTML-escaping ``size`` (as the Telegram adapter sends
-HTML); then a 100,000-character text (ten such replies) at both limits. Prints the median and
-p99 time per split and the number of chunks. Asserts nothing.
+4,096, measured with ``len`` and with the Telegram adapter's ``size_bound`` (UTF-16 units, plus
+one per ``@``); then a 100,000-character text (ten such replies) at both limits. Prints the
+median and p99 time per split and the number of chunks. Asserts nothing.
 
     python bench/split.py [--runs 300]
 """
@@ -12,18 +12,18 @@ p99 time per split and the number of chunks. Asserts nothing.
 from __future__ import annotations
 
 import argparse
-import html
 import random
 import statistics
 import sys
-import time
 from collections.abc import Callable
+from functools import partial
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from adapters.common.split import split_text
-from bench.figures import percentile
+from adapters.telegram.format import size_bound
+from bench.figures import percentile, timed
 
 WORDS = [
     "the", "bot", "keeps", "answers", "short", "and", "polite", "while", "it", "checks",
@@ -58,26 +58,9 @@ def reply(rng: random.Random, chars: int = 10_000) -> str:
     return "\n\n".join(parts)
 
 
-def escaped(text: str) -> int:
-    return len(html.escape(text, quote=False))
-
-
-def timed(text: str, limit: int, size: Callable[[str], int], runs: int) -> tuple[list[float], int]:
-    times: list[float] = []
-    chunks = 0
-    for _ in range(runs):
-        started = time.perf_counter()
-        chunks = len(split_text(text, limit, size=size))
-        times.append(time.perf_counter() - started)
-    return times, chunks
-
-
-def report(label: str, times: list[float], chunks: int) -> None:
-    p99 = percentile(times, 99)
-    median = statistics.median(times)
-    print(
-        f"{label:<38} median {median * 1e3:7.3f} ms   p99 {p99 * 1e3:7.3f} ms   {chunks:3} chunks"
-    )
+def report(label: str, samples_us: list[float], chunks: int) -> None:
+    median, p99 = statistics.median(samples_us) / 1e3, percentile(samples_us, 99) / 1e3
+    print(f"{label:<38} median {median:7.3f} ms   p99 {p99:7.3f} ms   {chunks:3} chunks")
 
 
 def main() -> None:
@@ -87,7 +70,7 @@ def main() -> None:
     rng = random.Random(7)
     typical = reply(rng)
     large = "\n\n".join(reply(rng) for _ in range(10))
-    sizes: dict[str, Callable[[str], int]] = {"len": len, "html": escaped}
+    sizes: dict[str, Callable[[str], int]] = {"len": len, "telegram": size_bound}
     print(f"typical reply: {len(typical):,} characters; large text: {len(large):,} characters")
     for text, name, runs in (
         (typical, "10k", args.runs),
@@ -95,8 +78,9 @@ def main() -> None:
     ):
         for limit in (2000, 4096):
             for size_name, size in sizes.items():
-                times, chunks = timed(text, limit, size, runs)
-                report(f"{name} at {limit}, size={size_name} ({runs} runs)", times, chunks)
+                split = partial(split_text, text, limit, size=size)
+                samples = timed(split, runs, warm_up=0)
+                report(f"{name} at {limit}, size={size_name} ({runs} runs)", samples, len(split()))
 
 
 if __name__ == "__main__":

@@ -17,7 +17,7 @@ NOTE_INTERVAL_SECONDS = 60.0
 NOTE_MEMORY = 10_000
 
 
-def note_throttle(interval_seconds: float = NOTE_INTERVAL_SECONDS) -> SlowDownNotices:
+def note_throttle() -> SlowDownNotices:
     """A fresh throttle: ``should_notify(chat_key)`` is True for a chat's first note in
-    ``interval_seconds`` (and remembers it), False for the others."""
-    return SlowDownNotices(interval_seconds, NOTE_MEMORY)
+    ``NOTE_INTERVAL_SECONDS`` (and remembers it), False for the others."""
+    return SlowDownNotices(NOTE_INTERVAL_SECONDS, NOTE_MEMORY)

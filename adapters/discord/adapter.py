@@ -20,7 +20,7 @@ from discord import app_commands
 from loguru import logger
 from starlette.routing import BaseRoute
 
-from adapters.common.notes import NOTE_INTERVAL_SECONDS, note_throttle
+from adapters.common.notes import note_throttle
 from adapters.common.progress import SentParts
 from adapters.discord.convert import (
     PLATFORM,
@@ -47,8 +47,6 @@ MAX_RATE_LIMIT_WAIT = 60.0
 # has not come this long after the core took it is taken for refused in silence, and its
 # "thinking…" is deleted (see ``on_slash_command``).
 UNANSWERED_COMMAND_WAIT = 15.0
-# Notes ("I can read text only") at most once per DM channel in this many seconds.
-NOTE_COOLDOWN = NOTE_INTERVAL_SECONDS
 # A gateway loop that ran this long before failing counts as healthy: the pause starts over.
 _HEALTHY_RUN = 60.0
 _MAX_RESTART_PAUSE = 60.0
@@ -83,7 +81,6 @@ class DiscordAdapter:
         handoff_enabled: bool = True,
         ready_timeout: float = 30.0,
         guild_ready_timeout: float = 2.0,
-        note_cooldown: float = NOTE_COOLDOWN,
         unanswered_command_wait: float = UNANSWERED_COMMAND_WAIT,
     ) -> None:
         self._token = token
@@ -93,7 +90,8 @@ class DiscordAdapter:
         self._handoff_enabled = handoff_enabled
         self._ready_timeout = ready_timeout
         self._guild_ready_timeout = guild_ready_timeout
-        self._notes = note_throttle(note_cooldown)
+        # Notes ("I can read text only") at most once a minute per DM channel.
+        self._notes = note_throttle()
         self._unanswered_command_wait = unanswered_command_wait
         # Deferred slash commands with no sign of a reply yet, by interaction id: None until
         # the core took the command, then the timer that deletes the "thinking…".

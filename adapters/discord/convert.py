@@ -70,13 +70,12 @@ def message_intake(
     guild_id = _guild_id(message)
     if guild_id is None:
         return _direct(message)
-    addressed = _mentions_bot(message, bot_id, bot_role_id) or _replies_to_bot(message, bot_id)
-    text = strip_bot_mentions(message.content, bot_id, bot_role_id) if addressed else ""
-    command = parse_command(text) if text else None
-    if not addressed:
+    if not (_mentions_bot(message, bot_id, bot_role_id) or _replies_to_bot(message, bot_id)):
         return Ignored("not addressed to the bot")
+    text = strip_bot_mentions(message.content, bot_id, bot_role_id)
     if not text:
         return Ignored("nothing to read in a guild message")
+    command = parse_command(text)
     if group_replies == "commands" and command is None:
         return Ignored("not a command (GROUP_REPLIES=commands)")
     return _incoming(message, text, command, guild_id)

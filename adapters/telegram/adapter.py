@@ -49,7 +49,7 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
-from adapters.common.notes import NOTE_INTERVAL_SECONDS, note_throttle
+from adapters.common.notes import note_throttle
 from adapters.common.pacing import Pacer, Rate
 from adapters.common.progress import SentParts
 from adapters.telegram.convert import (
@@ -137,9 +137,7 @@ class TelegramAdapter:
         webhook_secret: str | None = None,
         commands_only: bool = False,
         handoff_enabled: bool = True,
-        poll_timeout: float = POLL_TIMEOUT_SECONDS,
         retry: RetryPolicy | None = None,
-        note_interval: float = NOTE_INTERVAL_SECONDS,
         pacer: Pacer | None = None,
     ) -> None:
         if mode == "webhook" and not (webhook_url and webhook_secret):
@@ -153,7 +151,6 @@ class TelegramAdapter:
         self._webhook_secret = (webhook_secret or "").encode()
         self._commands_only = commands_only
         self._handoff_enabled = handoff_enabled
-        self._poll_timeout = poll_timeout
         self._retry = retry or RetryPolicy()
         self._pacer = pacer or telegram_pacer()
         self._bot = Bot(
@@ -180,8 +177,8 @@ class TelegramAdapter:
         self._tasks: set[asyncio.Task[None]] = set()
         # How many parts of a reply cut off part-way already went out, so a resend skips them.
         self._sent_parts = SentParts()
-        # Notes ("I can read text only") at most once per chat in ``note_interval`` seconds.
-        self._notes = note_throttle(note_interval)
+        # Notes ("I can read text only") at most once a minute per chat.
+        self._notes = note_throttle()
         # Groups upgraded to supergroups while running: old chat id -> new one.
         self._moved: dict[int, int] = {}
 
@@ -317,7 +314,7 @@ class TelegramAdapter:
             try:
                 updates = await self._bot.get_updates(
                     offset=self._offset,
-                    timeout=timedelta(seconds=self._poll_timeout),
+                    timeout=timedelta(seconds=POLL_TIMEOUT_SECONDS),
                     allowed_updates=ALLOWED_UPDATES,
                 )
             except RetryAfter as exc:

@@ -307,12 +307,8 @@ class FakeDiscord(LocalServer):
         timeout: float = 5.0,  # noqa: ASYNC109  (reads well at the call site)
     ) -> list[dict[str, Any]]:
         """The first ``n`` message payloads posted; fails if fewer arrive within ``timeout``."""
-        await self.wait_for(lambda: len(self.sent) >= n, timeout, f"{n} messages sent")
+        await self.wait_until(lambda: len(self.sent) >= n, timeout, f"{n} messages sent")
         return self.sent[:n]
-
-    async def wait_for(self, condition: Callable[[], bool], within: float, what: str) -> None:
-        """Wait until ``condition()`` holds after a call or gateway op; ``what`` names it."""
-        await self.wait_until(condition, within, what)
 
     # -- what tests read -------------------------------------------------------------------
 
@@ -503,24 +499,7 @@ class FakeDiscord(LocalServer):
         guild_id: int | None = None,
         **fields: Any,
     ) -> dict[str, Any]:
-        data: dict[str, Any] = {
-            "id": str(snowflake()),
-            "channel_id": str(channel_id),
-            "type": 0,
-            "content": content,
-            "author": user_object(user_id),
-            "timestamp": datetime.now(UTC).isoformat(),
-            "edited_timestamp": None,
-            "tts": False,
-            "mention_everyone": False,
-            "mentions": [],
-            "mention_roles": [],
-            "attachments": [],
-            "embeds": [],
-            "pinned": False,
-            "flags": 0,
-            "components": [],
-        }
+        data = _message_data(channel_id, content, user_object(user_id))
         if guild_id is not None:
             data["guild_id"] = str(guild_id)
             data["member"] = self._member(user_id)
@@ -655,28 +634,41 @@ class FakeDiscord(LocalServer):
     def _message_object(
         self, payload: dict[str, Any], channel_id: int, *, bot: bool, webhook_id: int = 0
     ) -> dict[str, Any]:
-        message = {
-            "id": str(snowflake()),
-            "channel_id": str(channel_id or CHANNEL_ID),
-            "type": 19 if payload.get("message_reference") else 0,
-            "content": payload.get("content", ""),
-            "author": self.bot_user() if bot else user_object(1),
-            "timestamp": datetime.now(UTC).isoformat(),
-            "edited_timestamp": None,
-            "tts": False,
-            "mention_everyone": False,
-            "mentions": [],
-            "mention_roles": [],
-            "attachments": [],
-            "embeds": [],
-            "pinned": False,
-            "flags": payload.get("flags", 0),
-            "components": [],
-        }
+        message = _message_data(
+            channel_id or CHANNEL_ID,
+            payload.get("content", ""),
+            self.bot_user() if bot else user_object(1),
+            kind=19 if payload.get("message_reference") else 0,
+            flags=payload.get("flags", 0),
+        )
         if webhook_id:
             message["webhook_id"] = str(webhook_id)
             message["application_id"] = str(APP_ID)
         return message
+
+
+def _message_data(
+    channel_id: int, content: str, author: dict[str, Any], *, kind: int = 0, flags: int = 0
+) -> dict[str, Any]:
+    """A new message as Discord sends it (events) and returns it (posts): type ``kind``."""
+    return {
+        "id": str(snowflake()),
+        "channel_id": str(channel_id),
+        "type": kind,
+        "content": content,
+        "author": author,
+        "timestamp": datetime.now(UTC).isoformat(),
+        "edited_timestamp": None,
+        "tts": False,
+        "mention_everyone": False,
+        "mentions": [],
+        "mention_roles": [],
+        "attachments": [],
+        "embeds": [],
+        "pinned": False,
+        "flags": flags,
+        "components": [],
+    }
 
 
 def user_object(user_id: int, name: str | None = None, *, bot: bool = False) -> dict[str, Any]:

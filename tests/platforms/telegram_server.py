@@ -32,6 +32,7 @@ from typing import Any
 
 from aiohttp import web
 
+from adapters.common.text import utf16_length
 from tests.local_server import LocalServer
 
 DEFAULT_TOKEN = "7000001:fake-telegram-token-for-tests"
@@ -220,7 +221,7 @@ class FakeTelegram(LocalServer):
     def calls_to(self, method: str) -> list[Call]:
         return [call for call in self.calls if call.method == method]
 
-    # The waits take ``timeout`` by that name, as the other fakes do: it reads well in a test.
+    # ``timeout`` by that name, as the other fakes do: it reads well in a test.
     async def wait_for_sent(
         self,
         n: int,
@@ -229,16 +230,6 @@ class FakeTelegram(LocalServer):
         """Wait until at least ``n`` messages were sent; returns ``sent``."""
         await self.wait_until(lambda: len(self.sent) >= n, timeout, f"{n} sent messages")
         return self.sent
-
-    async def wait_for_call(
-        self,
-        method: str,
-        n: int = 1,
-        timeout: float = 5.0,  # noqa: ASYNC109
-    ) -> list[Call]:
-        """Wait until ``method`` was called at least ``n`` times; returns those calls."""
-        await self.wait_until(lambda: len(self.calls_to(method)) >= n, timeout, f"{n}x {method}")
-        return self.calls_to(method)
 
     # -- the API ---------------------------------------------------------------------------
 
@@ -313,7 +304,7 @@ class FakeTelegram(LocalServer):
             visible = text
         if not visible.strip():
             return _error(400, "Bad Request: message text is empty")
-        if len(visible.encode("utf-16-le")) // 2 > MAX_TEXT:
+        if utf16_length(visible) > MAX_TEXT:
             return _error(400, "Bad Request: message is too long")
         chat_id = int(params["chat_id"])
         message = {
@@ -324,7 +315,11 @@ class FakeTelegram(LocalServer):
             "text": visible,
         }
         mentions = [
-            {"type": "mention", "offset": _units(visible[:start]), "length": _units(name)}
+            {
+                "type": "mention",
+                "offset": utf16_length(visible[:start]),
+                "length": utf16_length(name),
+            }
             for start, name in mentions_in(text, params.get("parse_mode"))
         ]
         if mentions:
@@ -334,19 +329,6 @@ class FakeTelegram(LocalServer):
         self.sent.append(params)
         self.delivered.append(message)
         return _ok(message)
-
-    async def _api_editMessageText(self, params: dict[str, Any]) -> web.Response:
-        chat_id = int(params.get("chat_id", 0))
-        return _ok(
-            {
-                "message_id": int(params.get("message_id", 0)),
-                "date": int(time.time()),
-                "edit_date": int(time.time()),
-                "chat": self._chat(chat_id),
-                "from": self._bot_user(),
-                "text": str(params.get("text", "")),
-            }
-        )
 
     async def _api_sendChatAction(self, params: dict[str, Any]) -> web.Response:
         return _ok(True)
@@ -361,9 +343,6 @@ class FakeTelegram(LocalServer):
 
     async def _api_setWebhook(self, params: dict[str, Any]) -> web.Response:
         self.webhook = params
-        return _ok(True)
-
-    async def _api_answerCallbackQuery(self, params: dict[str, Any]) -> web.Response:
         return _ok(True)
 
     # -- helpers ---------------------------------------------------------------------------
@@ -411,13 +390,15 @@ def text_entities(text: str) -> list[dict[str, Any]]:
     entities = []
     command = _COMMAND.match(text)
     if command is not None:
-        entities.append({"type": "bot_command", "offset": 0, "length": _units(command.group())})
+        entities.append(
+            {"type": "bot_command", "offset": 0, "length": utf16_length(command.group())}
+        )
     for mention in MENTION.finditer(text):
         entities.append(
             {
                 "type": "mention",
-                "offset": _units(text[: mention.start()]),
-                "length": _units(mention.group()),
+                "offset": utf16_length(text[: mention.start()]),
+                "length": utf16_length(mention.group()),
             }
         )
     return sorted(entities, key=lambda e: e["offset"])
@@ -509,7 +490,3 @@ def _error(code: int, description: str, parameters: dict[str, Any] | None = None
     if parameters:
         body["parameters"] = parameters
     return web.json_response(body, status=code)
-
-
-def _units(text: str) -> int:
-    return len(text.encode("utf-16-le")) // 2

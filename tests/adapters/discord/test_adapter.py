@@ -38,7 +38,7 @@ from core.model import (
     Turn,
     UserRef,
 )
-from core.ports import Outbound
+from core.ports import Outbound, PushSink
 from core.stages.commands import HUMAN_UNAVAILABLE, command_menu
 from tests.platforms.discord_server import (
     APP_ID,
@@ -111,7 +111,7 @@ async def bot(dc: FakeDiscord, settings: Settings) -> AsyncIterator[Bot]:
     model = ScriptedModel()
     async with (
         open_runtime(settings, llm=[model]) as runtime,
-        DiscordAdapter(TOKEN, runtime.gateway, guild_ready_timeout=0.05) as adapter,
+        discord_adapter(runtime.gateway) as adapter,
     ):
         yield Bot(dc, model, runtime, adapter)
 
@@ -136,6 +136,13 @@ class RecordingSink:
 
     async def deliver(self, message: IncomingMessage) -> None:
         self.delivered.append(message)
+
+
+def discord_adapter(sink: PushSink | None = None, **options: Any) -> DiscordAdapter:
+    """The adapter for the fake (which has its guild ready at once), by default without the
+    core: for what the adapter does on its own."""
+    options.setdefault("guild_ready_timeout", 0.05)
+    return DiscordAdapter(TOKEN, RecordingSink() if sink is None else sink, **options)
 
 
 async def until(condition: Callable[[], bool], what: str, within: float = 5.0) -> None:
@@ -230,7 +237,7 @@ async def test_a_10000_character_reply_is_split_into_messages_in_order(bot: Bot)
     assert len(long) >= 10_000
     bot.model.script["tell me everything"] = long
     await dc.send_dm(ANNA, "tell me everything")
-    await dc.wait_for(lambda: sum(len(s["content"]) for s in dc.sent) >= 9_900, 5, "long reply")
+    await dc.wait_until(lambda: sum(len(s["content"]) for s in dc.sent) >= 9_900, 5, "long reply")
     await asyncio.sleep(0.1)
 
     contents = [s["content"] for s in dc.sent]
@@ -264,7 +271,7 @@ async def test_an_unclosed_code_fence_is_closed_in_the_message_sent(dc: FakeDisc
     # The core's validator already refuses a model reply with an unclosed fence; notices and
     # replies kept from an older version go through the adapter all the same.
     text = "Try this:\n```python\nprint('unclosed')\nand everything after it"
-    async with DiscordAdapter(TOKEN, RecordingSink(), guild_ready_timeout=0.05) as adapter:
+    async with discord_adapter() as adapter:
         await adapter.send(_message_in(CHANNEL_ID), Reply(text))
     [sent] = dc.sent
     assert sent["content"].count("```") == 2 and sent["content"].endswith("\n```")
@@ -334,7 +341,7 @@ async def test_a_lost_gateway_connection_resumes_and_keeps_answering(
 ) -> None:
     dc = bot.dc
     await dc.drop_connection()
-    await dc.wait_for(lambda: dc.resumes == 1, 5, "RESUME")
+    await dc.wait_until(lambda: dc.resumes == 1, 5, "RESUME")
     await dc.send_dm(ANNA, "still there?")
     [reply] = await dc.wait_for_sent(1)
     assert reply["content"] == "answer: still there?"
@@ -348,7 +355,7 @@ async def test_an_event_discord_py_cannot_parse_does_not_stop_the_bot(
     dc = bot.dc
     broken = {"id": str(CARL)}  # an author without the fields discord.py reads
     await dc.send_guild_message(CARL, "hello", mention_bot=True, author=broken)
-    await dc.wait_for(lambda: dc.identifies == 2, 10, "a new IDENTIFY")  # the loop restarted
+    await dc.wait_until(lambda: dc.identifies == 2, 10, "a new IDENTIFY")  # the loop restarted
     await dc.send_dm(ANNA, "still there?")
     [reply] = await dc.wait_for_sent(1)
     assert reply["content"] == "answer: still there?"
@@ -379,7 +386,7 @@ def _message_in(channel_id: int, **extras: Any) -> IncomingMessage:
 
 async def test_a_refused_reply_raises_a_delivery_error_with_the_reason(dc: FakeDiscord) -> None:
     dc.fail_next("POST", r"/messages$", 403, code=50013, message="Missing Permissions")
-    async with DiscordAdapter(TOKEN, RecordingSink(), guild_ready_timeout=0.05) as adapter:
+    async with discord_adapter() as adapter:
         with pytest.raises(DeliveryError, match=r"403 \(code 50013\) Missing Permissions"):
             await adapter.send(_message_in(CHANNEL_ID, reply_to="5"), Reply("hello"))
 
@@ -398,7 +405,7 @@ CROWDED_CODE = {
 async def test_code_with_a_fence_line_too_long_to_repeat_is_delivered(
     dc: FakeDiscord, answer: str
 ) -> None:
-    async with DiscordAdapter(TOKEN, RecordingSink(), guild_ready_timeout=0.05) as adapter:
+    async with discord_adapter() as adapter:
         await adapter.send(_message_in(CHANNEL_ID), Reply(answer))
     contents = [s["content"] for s in dc.sent]
     assert len(contents) >= 2
@@ -416,7 +423,7 @@ async def test_a_reply_that_cannot_be_formatted_fails_as_undelivered_without_its
         raise ValueError(f"cannot format {text!r}")
 
     monkeypatch.setattr("adapters.discord.adapter.discord_messages", broken)
-    async with DiscordAdapter(TOKEN, RecordingSink(), guild_ready_timeout=0.05) as adapter:
+    async with discord_adapter() as adapter:
         with pytest.raises(DeliveryError, match="ValueError") as failed:
             await adapter.send(_message_in(CHANNEL_ID), Reply("our secret recipe"))
     assert "secret" not in str(failed.value)
@@ -426,7 +433,7 @@ async def test_a_reply_that_cannot_be_formatted_fails_as_undelivered_without_its
 async def test_a_dead_interaction_token_falls_back_to_the_channel(dc: FakeDiscord) -> None:
     dc.fail_next("POST", r"^/webhooks/", 401, code=50027, message="Invalid Webhook Token")
     message = _message_in(CHANNEL_ID, interaction_token="tok", application_id=str(APP_ID))
-    async with DiscordAdapter(TOKEN, RecordingSink(), guild_ready_timeout=0.05) as adapter:
+    async with discord_adapter() as adapter:
         await adapter.send(message, Reply("hello"))
     assert [c.path for c in dc.sent_calls] == [f"/channels/{CHANNEL_ID}/messages"]
 
@@ -445,7 +452,7 @@ async def test_a_reply_that_failed_part_way_is_resent_from_the_part_that_failed(
     # A 503 is not retried by discord.py's REST client (500, 502 and 504 are, for ~25 s).
     dc.fail_next("POST", r"^/channels/\d+/messages$", 503, after=1)
     message = _message_in(CHANNEL_ID, reply_to="5")
-    async with DiscordAdapter(TOKEN, RecordingSink(), guild_ready_timeout=0.05) as adapter:
+    async with discord_adapter() as adapter:
         with pytest.raises(DeliveryError, match="503"):
             await adapter.send(message, Reply(text))
         assert [s["content"] for s in dc.sent] == parts[:1]
@@ -462,7 +469,7 @@ async def test_follow_ups_that_failed_part_way_are_resent_from_the_part_that_fai
     # Webhook requests are retried on every 5xx: a 4xx fails at once.
     dc.fail_next("POST", r"^/webhooks/", 403, code=50001, message="Missing Access", after=1)
     message = _message_in(CHANNEL_ID, interaction_token="tok", application_id=str(APP_ID))
-    async with DiscordAdapter(TOKEN, RecordingSink(), guild_ready_timeout=0.05) as adapter:
+    async with discord_adapter() as adapter:
         with pytest.raises(DeliveryError, match="403"):
             await adapter.send(message, Reply(text))
         await adapter.send(message, Reply(text))
@@ -481,7 +488,7 @@ async def test_the_gateways_resend_posts_only_the_parts_not_yet_delivered(
     dc.fail_next("POST", r"^/channels/\d+/messages$", 503, after=1)
     async with (
         Gateway(pipeline, resend_delays=(0.01,)) as gateway,
-        DiscordAdapter(TOKEN, gateway, guild_ready_timeout=0.05),
+        discord_adapter(gateway),
     ):
         await gateway.deliver(_message_in(CHANNEL_ID, reply_to="5"))
         await dc.wait_for_sent(3)
@@ -495,10 +502,10 @@ async def test_the_gateways_resend_posts_only_the_parts_not_yet_delivered(
 
 async def test_a_slash_command_nobody_answers_stops_thinking(dc: FakeDiscord) -> None:
     sink = RecordingSink()  # takes the command and never answers, like a silent refusal
-    async with DiscordAdapter(TOKEN, sink, guild_ready_timeout=0.05, unanswered_command_wait=0.2):
+    async with discord_adapter(sink, unanswered_command_wait=0.2):
         interaction_id = await dc.send_slash_command("help", ANNA)
         await until(lambda: len(sink.delivered) == 1, "delivery")
-        await dc.wait_for(lambda: bool(dc.deleted_originals), 5, "deferral deleted")
+        await dc.wait_until(lambda: bool(dc.deleted_originals), 5, "deferral deleted")
     assert dc.deleted_originals == [f"interaction-token-{interaction_id}"]
     assert dc.sent == []
 
@@ -510,16 +517,14 @@ async def test_a_silently_refused_slash_command_stops_thinking_the_answered_ones
     settings = make_settings(rules_first_confidence=0, rate_burst=1, rate_per_minute=1)
     async with (
         open_runtime(settings, llm=[ScriptedModel()]) as runtime,
-        DiscordAdapter(
-            TOKEN, runtime.gateway, guild_ready_timeout=0.05, unanswered_command_wait=0.3
-        ),
+        discord_adapter(runtime.gateway, unanswered_command_wait=0.3),
     ):
         first = await dc.send_slash_command("help", ANNA)
         await dc.wait_for_sent(1)
         await dc.send_slash_command("help", ANNA)
         help_text, slow_down = await dc.wait_for_sent(2)
         silent = await dc.send_slash_command("help", ANNA)
-        await dc.wait_for(lambda: bool(dc.deleted_originals), 5, "deferral deleted")
+        await dc.wait_until(lambda: bool(dc.deleted_originals), 5, "deferral deleted")
         await asyncio.sleep(0.5)  # past the wait for the first two as well
 
     assert "/reset" in help_text["content"] and "faster" in slow_down["content"]
@@ -537,7 +542,7 @@ async def test_a_slash_command_whose_turn_outlasts_the_wait_keeps_thinking(
 
     async with (
         Gateway(slow) as gateway,
-        DiscordAdapter(TOKEN, gateway, guild_ready_timeout=0.05, unanswered_command_wait=0.1),
+        discord_adapter(gateway, unanswered_command_wait=0.1),
     ):
         interaction_id = await dc.send_slash_command("help", ANNA)
         [reply] = await dc.wait_for_sent(1)
@@ -553,7 +558,7 @@ async def test_a_slash_command_whose_turn_outlasts_the_wait_keeps_thinking(
 async def test_slash_commands_sync_to_each_configured_guild(dc: FakeDiscord) -> None:
     other = GUILD_ID + 1
     sink = RecordingSink()
-    async with DiscordAdapter(TOKEN, sink, guild_ids=[GUILD_ID, other], guild_ready_timeout=0.05):
+    async with discord_adapter(sink, guild_ids=[GUILD_ID, other]):
         pass
     assert set(dc.commands) == {str(GUILD_ID), str(other)}  # nothing global
     assert len(dc.commands[str(GUILD_ID)]) == 5
@@ -561,7 +566,7 @@ async def test_slash_commands_sync_to_each_configured_guild(dc: FakeDiscord) -> 
 
 async def test_without_a_hand_off_the_human_command_promises_no_person(dc: FakeDiscord) -> None:
     sink = RecordingSink()
-    async with DiscordAdapter(TOKEN, sink, handoff_enabled=False, guild_ready_timeout=0.05):
+    async with discord_adapter(sink, handoff_enabled=False):
         pass
     registered = {c["name"]: c["description"] for c in dc.commands["global"]}
     assert registered == dict(command_menu(handoff_enabled=False))
@@ -571,7 +576,7 @@ async def test_without_a_hand_off_the_human_command_promises_no_person(dc: FakeD
 async def test_a_refused_token_stops_start_up_with_a_clear_error(dc: FakeDiscord) -> None:
     dc.fail_next("GET", r"^/users/@me$", 401, code=0, message="401: Unauthorized")
     with pytest.raises(ConfigurationError, match="DISCORD_BOT_TOKEN"):
-        async with DiscordAdapter(TOKEN, RecordingSink(), guild_ready_timeout=0.05):
+        async with discord_adapter():
             pass
 
 
@@ -580,14 +585,14 @@ async def test_a_missing_message_content_intent_stops_start_up_saying_so(
 ) -> None:
     dc.close_on_identify = 4014
     with pytest.raises(ConfigurationError, match="MESSAGE CONTENT INTENT"):
-        async with DiscordAdapter(TOKEN, RecordingSink(), guild_ready_timeout=0.05):
+        async with discord_adapter():
             pass
 
 
 async def test_a_gateway_that_never_gets_ready_times_out_clearly(dc: FakeDiscord) -> None:
     dc.ignore_identify = True
     with pytest.raises(TimeoutError, match=r"not connected and ready after 0\.5 s"):
-        async with DiscordAdapter(TOKEN, RecordingSink(), ready_timeout=0.5):
+        async with discord_adapter(ready_timeout=0.5):
             pass
 
 
@@ -606,7 +611,7 @@ async def test_bastion_run_answers_a_dm_through_the_configured_adapter(
     stop = asyncio.Event()
     running = asyncio.create_task(run_bot(settings, stop=stop, llm=[ScriptedModel()]))
     try:
-        await dc.wait_for(lambda: dc.identifies == 1, 10, "IDENTIFY")
+        await dc.wait_until(lambda: dc.identifies == 1, 10, "IDENTIFY")
         await dc.send_dm(ANNA, "hello from discord")
         [reply] = await dc.wait_for_sent(1, timeout=10)
         assert reply["content"] == "answer: hello from discord"

@@ -42,6 +42,7 @@ from tests.platforms.telegram_server import (
 )
 
 WEBHOOK_SECRET = "webhook-secret-0123456789abcdef"
+WEBHOOK_URL = "https://bot.example/telegram/webhook"
 ANN, BOB = 111222333, 444555666
 
 # About 10,500 characters of plain shop prose, numbered so the order can be checked.
@@ -125,6 +126,22 @@ async def running(
         assert isinstance(adapter, TelegramAdapter)
         async with adapter:
             yield runtime, adapter
+
+
+@asynccontextmanager
+async def on_webhook(
+    settings_for: Callable[..., Settings],
+) -> AsyncIterator[tuple[Runtime, httpx.AsyncClient]]:
+    """The bot in webhook mode, and a client of its HTTP app (where Telegram posts updates)."""
+    settings = settings_for(
+        telegram_mode="webhook",
+        telegram_webhook_url=WEBHOOK_URL,
+        telegram_webhook_secret=WEBHOOK_SECRET,
+    )
+    async with running(settings) as (runtime, adapter):
+        transport = httpx.ASGITransport(app=build_http_app(runtime, adapter.routes()))
+        async with httpx.AsyncClient(transport=transport, base_url="http://bastion.test") as http:
+            yield runtime, http
 
 
 async def count_rows(runtime: Runtime, table: str) -> int:
@@ -272,32 +289,22 @@ async def test_a_429_is_retried_after_its_retry_after(
 async def test_webhook_refuses_a_wrong_or_missing_secret_and_answers_the_right_one(
     tg: FakeTelegram, settings_for: Callable[..., Settings]
 ) -> None:
-    settings = settings_for(
-        telegram_mode="webhook",
-        telegram_webhook_url="https://bot.example/telegram/webhook",
-        telegram_webhook_secret=WEBHOOK_SECRET,
-    )
-    async with running(settings) as (runtime, adapter):
-        app = build_http_app(runtime, adapter.routes())
-        transport = httpx.ASGITransport(app=app)
-        async with httpx.AsyncClient(transport=transport, base_url="http://bastion.test") as http:
-            update = tg.private_text(ANN, "when do you open?")
-            wrong = await http.post(
-                WEBHOOK_PATH, json=update, headers={SECRET_HEADER: WEBHOOK_SECRET[:-1] + "X"}
-            )
-            missing = await http.post(WEBHOOK_PATH, json=update)
-            assert (wrong.status_code, missing.status_code) == (403, 403)
-            assert await count_rows(runtime, "inbox") == 0  # nothing reached the core
+    async with on_webhook(settings_for) as (runtime, http):
+        update = tg.private_text(ANN, "when do you open?")
+        wrong = await http.post(
+            WEBHOOK_PATH, json=update, headers={SECRET_HEADER: WEBHOOK_SECRET[:-1] + "X"}
+        )
+        missing = await http.post(WEBHOOK_PATH, json=update)
+        assert (wrong.status_code, missing.status_code) == (403, 403)
+        assert await count_rows(runtime, "inbox") == 0  # nothing reached the core
 
-            right = await http.post(
-                WEBHOOK_PATH, json=update, headers={SECRET_HEADER: WEBHOOK_SECRET}
-            )
-            assert right.status_code == 200
-            assert await count_rows(runtime, "inbox") == 1  # stored before the 200
-            sent = await tg.wait_for_sent(1)
+        right = await http.post(WEBHOOK_PATH, json=update, headers={SECRET_HEADER: WEBHOOK_SECRET})
+        assert right.status_code == 200
+        assert await count_rows(runtime, "inbox") == 1  # stored before the 200
+        sent = await tg.wait_for_sent(1)
     assert shown(sent[0]) == "echo: when do you open?"
     assert tg.webhook == {
-        "url": "https://bot.example/telegram/webhook",
+        "url": WEBHOOK_URL,
         "secret_token": WEBHOOK_SECRET,
         "allowed_updates": ["message", "edited_message"],
     }
@@ -320,22 +327,15 @@ async def test_a_duplicate_delivery_is_answered_once(
 async def test_a_webhook_retry_of_the_same_update_is_answered_once(
     tg: FakeTelegram, settings_for: Callable[..., Settings]
 ) -> None:
-    settings = settings_for(
-        telegram_mode="webhook",
-        telegram_webhook_url="https://bot.example/telegram/webhook",
-        telegram_webhook_secret=WEBHOOK_SECRET,
-    )
-    async with running(settings) as (runtime, adapter):
-        transport = httpx.ASGITransport(app=build_http_app(runtime, adapter.routes()))
-        headers = {SECRET_HEADER: WEBHOOK_SECRET}
-        async with httpx.AsyncClient(transport=transport, base_url="http://bastion.test") as http:
-            update = {**tg.private_text(ANN, "when do you open?"), "update_id": 5}
-            later = {**tg.private_text(ANN, "and where are you?"), "update_id": 6}
-            statuses = [
-                (await http.post(WEBHOOK_PATH, json=body, headers=headers)).status_code
-                for body in (update, update, later)
-            ]
-            sent = await tg.wait_for_sent(2)
+    headers = {SECRET_HEADER: WEBHOOK_SECRET}
+    async with on_webhook(settings_for) as (_, http):
+        update = {**tg.private_text(ANN, "when do you open?"), "update_id": 5}
+        later = {**tg.private_text(ANN, "and where are you?"), "update_id": 6}
+        statuses = [
+            (await http.post(WEBHOOK_PATH, json=body, headers=headers)).status_code
+            for body in (update, update, later)
+        ]
+        sent = await tg.wait_for_sent(2)
     assert statuses == [200, 200, 200]
     assert [shown(s) for s in sent] == ["echo: when do you open?", "echo: and where are you?"]
     assert len(tg.sent) == 2
