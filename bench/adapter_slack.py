@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import sys
-import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -32,7 +31,7 @@ from adapters.common.split import split_text
 from adapters.slack import SlackAdapter, SlackConfig
 from adapters.slack.convert import BotIdentity, event_to_intake
 from adapters.slack.format import MAX_MESSAGE_CHARS, format_reply, sent_size
-from bench.figures import micro_line, timed
+from bench.figures import micro_line, timed, timed_async
 from bot.logs import configure_logging
 from core.model import IncomingMessage, Reply
 from core.ports import Outbound
@@ -107,19 +106,18 @@ async def in_process(runs: int) -> None:
             async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
                 requests = [slack.signed_event_request(dm(f"question {n}")) for n in range(runs)]
                 await http.post("/slack/events", content=requests[0][0], headers=requests[0][1])
-                intake = []
-                for body, headers in requests:
-                    started = time.perf_counter()
+                pending = iter(requests)
+
+                async def deliver() -> None:
+                    body, headers = next(pending)
                     response = await http.post("/slack/events", content=body, headers=headers)
-                    intake.append((time.perf_counter() - started) * 1e6)
                     assert response.status_code == 200
+
+                intake = await timed_async(deliver, runs)
             message = event_to_intake(dm("hi"), adapter.bot)
             assert isinstance(message, IncomingMessage)
-            sends = []
-            for _ in range(max(runs // 4, 50)):
-                started = time.perf_counter()
-                await adapter.send(message, Reply(TYPICAL_REPLY))
-                sends.append((time.perf_counter() - started) * 1e6)
+            reply = Reply(TYPICAL_REPLY)
+            sends = await timed_async(lambda: adapter.send(message, reply), max(runs // 4, 50))
     print("in process (Bolt and Starlette included, no socket)")
     print(micro_line("HTTP event: signed request -> sink.deliver", intake))
     print("for scale: with loopback HTTP to the fake Slack")

@@ -87,7 +87,6 @@ async def run(args: argparse.Namespace, folder: Path, flooding: bool) -> dict[st
                 tasks.create_task(normal(f"user{n}"))
             if flooding:
                 tasks.create_task(flooder())
-    latencies.sort()
     return {
         "p50": percentile(latencies, 50),
         "p99": percentile(latencies, 99),

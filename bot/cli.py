@@ -110,11 +110,8 @@ def _platform_mode(settings: Settings, platform: str) -> str:
         return "long polling"
     if platform == "discord":
         guilds = len(settings.discord_guild_ids)
-        return (
-            f"gateway; slash commands synced to {guilds} guilds"
-            if guilds
-            else ("gateway; slash commands synced globally")
-        )
+        synced = f"to {guilds} guilds" if guilds else "globally"
+        return f"gateway; slash commands synced {synced}"
     return "HTTP events on /slack/events" if settings.slack_http_events_on else "Socket Mode"
 
 

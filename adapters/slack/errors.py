@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from slack_sdk.errors import SlackApiError
 
+from adapters.slack.retry import retry_after_header
 from core.errors import DeliveryError
 
 
@@ -20,13 +21,7 @@ def asked_wait(exc: SlackApiError) -> float | None:
     response = exc.response
     if getattr(response, "status_code", None) != 429:
         return None
-    for name, value in (getattr(response, "headers", None) or {}).items():
-        if name.lower() == "retry-after":
-            try:
-                return max(0.0, float(value[0] if isinstance(value, list) else value))
-            except (TypeError, ValueError, IndexError):
-                return None
-    return None
+    return retry_after_header(getattr(response, "headers", None) or {})
 
 
 def error_code(exc: SlackApiError) -> str:

@@ -9,6 +9,7 @@ instead of holding a worker for minutes.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 from loguru import logger
 from slack_sdk.http_retry.async_handler import AsyncRetryHandler
@@ -64,15 +65,24 @@ class CappedRateLimitRetryHandler(AsyncRateLimitErrorRetryHandler):
 
 
 def retry_after(response: HttpResponse) -> float:
-    """The response's Retry-After in seconds (slack_sdk keeps header values as lists)."""
-    for name, values in response.headers.items():
+    """The response's Retry-After in seconds, or ``DEFAULT_RETRY_AFTER`` without a usable one."""
+    seconds = retry_after_header(response.headers)
+    return DEFAULT_RETRY_AFTER if seconds is None else seconds
+
+
+def retry_after_header(headers: Mapping[str, object]) -> float | None:
+    """The Retry-After in ``headers`` in seconds; None when absent or not a number.
+
+    Names are matched case-insensitively, and a value may be a list (as slack_sdk keeps them).
+    """
+    for name, values in headers.items():
         if name.lower() == "retry-after":
-            value = values[0] if isinstance(values, list) and values else values
+            value = (values[0] if values else None) if isinstance(values, list) else values
             try:
                 return max(0.0, float(str(value)))
             except ValueError:
-                break
-    return DEFAULT_RETRY_AFTER
+                return None
+    return None
 
 
 def retry_handlers(rate_limit_cap: float) -> list[AsyncRetryHandler]:

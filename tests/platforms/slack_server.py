@@ -59,23 +59,26 @@ def next_ts() -> str:
     return f"{1_712_345_678 + next(_ts)}.{next(_ts) % 1_000_000:06d}"
 
 
-def dm(
-    text: str, *, user: str = USER_ID, channel: str = DM_CHANNEL, **extra: Any
-) -> dict[str, Any]:
-    """A ``message`` event in a direct message with the bot."""
+def _event(kind: str, text: str, user: str, channel: str) -> dict[str, Any]:
+    """The fields every user-written event carries, with a fresh ``ts``."""
     ts = next_ts()
-    event = {
+    return {
         "client_msg_id": f"msg-{ts}",
-        "type": "message",
+        "type": kind,
         "text": text,
         "user": user,
         "ts": ts,
         "team": TEAM_ID,
         "channel": channel,
         "event_ts": ts,
-        "channel_type": "im",
     }
-    return {**event, **extra}
+
+
+def dm(
+    text: str, *, user: str = USER_ID, channel: str = DM_CHANNEL, **extra: Any
+) -> dict[str, Any]:
+    """A ``message`` event in a direct message with the bot."""
+    return {**_event("message", text, user, channel), "channel_type": "im", **extra}
 
 
 def channel_message(
@@ -89,18 +92,7 @@ def mention(
     text: str, *, user: str = USER_ID, channel: str = CHANNEL, **extra: Any
 ) -> dict[str, Any]:
     """An ``app_mention`` event: ``text`` after the bot's mention, as Slack writes it."""
-    ts = next_ts()
-    event = {
-        "client_msg_id": f"msg-{ts}",
-        "type": "app_mention",
-        "text": f"<@{BOT_USER_ID}> {text}",
-        "user": user,
-        "ts": ts,
-        "team": TEAM_ID,
-        "channel": channel,
-        "event_ts": ts,
-    }
-    return {**event, **extra}
+    return {**_event("app_mention", f"<@{BOT_USER_ID}> {text}", user, channel), **extra}
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,7 +112,6 @@ class Call:
     """One Web API request as the fake saw it."""
 
     method: str
-    http_method: str
     params: Mapping[str, Any]
     token: str
     at: float
@@ -394,7 +385,7 @@ class FakeSlack(LocalServer):
         token = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
         token = token or str(params.pop("token", ""))
         loop = asyncio.get_running_loop()
-        self.calls.append(Call(method, request.method, params, token, loop.time()))
+        self.calls.append(Call(method, params, token, loop.time()))
         self._changed()
         if (step := self._scripted(method)) is not None:
             headers = {"Retry-After": step.retry_after} if step.retry_after else None

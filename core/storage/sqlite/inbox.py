@@ -162,28 +162,23 @@ def _entry(row: aiosqlite.Row | tuple[Any, ...]) -> InboxEntry:
 
 
 def dump_message(message: IncomingMessage) -> str:
-    return json.dumps(
-        {
-            "id": message.message_id,
-            "user": [message.user.platform, message.user.user_id, message.user.display_name],
-            "chat": [
-                message.chat.platform,
-                message.chat.chat_id,
-                message.chat.thread_id,
-                message.chat.is_group,
-            ],
-            "text": message.text,
-            "sent_at": message.sent_at.isoformat(),
-            "command": None
-            if message.command is None
-            else [
-                message.command.name,
-                message.command.args,
-            ],
-            "extras": _portable(message.extras),
-        },
-        ensure_ascii=False,
-    )
+    user, chat, command = message.user, message.chat, message.command
+    data: dict[str, Any] = {
+        "id": message.message_id,
+        "user": [user.platform, user.user_id, user.display_name],
+        "chat": [chat.platform, chat.chat_id, chat.thread_id, chat.is_group],
+        "text": message.text,
+        "sent_at": message.sent_at.isoformat(),
+        "command": None if command is None else [command.name, command.args],
+        "extras": dict(message.extras),
+    }
+    try:
+        # Adapters keep their extras plain JSON: one pass is the usual case on every message.
+        # Only when some extra is not are the extras sifted value by value.
+        return json.dumps(data, ensure_ascii=False)
+    except (TypeError, ValueError):
+        data["extras"] = _portable(message.extras)
+        return json.dumps(data, ensure_ascii=False)
 
 
 def load_message(payload: str) -> IncomingMessage:

@@ -117,7 +117,8 @@ def test_a_thread_started_by_the_bot_counts_as_its_thread() -> None:
 
 def test_a_thread_reply_that_mentions_the_bot_is_left_to_its_app_mention_event() -> None:
     reply = {**event("thread_reply"), "text": f"<@{BOT.user_id}> and returns?"}
-    assert event_to_intake(reply, BOT, followed={(*THREAD, ASKER)}) is None
+    followed = {follow_key(*THREAD, ASKER)}.__contains__
+    assert event_to_intake(reply, BOT, followed=followed) is None
 
 
 def test_commands_mode_ignores_mentions() -> None:

@@ -9,19 +9,11 @@ from contextlib import closing
 import httpx
 import pytest
 
-from bot.http import build_http_app
-from bot.runtime import Runtime, open_runtime
+from bot.runtime import Runtime
 from bot.settings import Settings
+from tests.bot.http_helpers import ask, running
 
 JSON = {"content-type": "application/json"}
-
-
-async def ask(client: httpx.AsyncClient, text: str, user: str = "u1") -> dict[str, str]:
-    response = await client.post("/api/chat", json={"user_id": user, "text": text})
-    assert response.status_code == 200, response.text
-    replies: list[dict[str, str]] = response.json()["replies"]
-    assert len(replies) == 1
-    return replies[0]
 
 
 async def test_opening_hours_question_is_answered_from_the_knowledge_base(
@@ -37,10 +29,8 @@ async def test_the_exchange_is_in_sqlite_and_survives_a_restart(
 ) -> None:
     settings = make_settings()
     for question in ("when are you open?", "what are your opening hours?"):
-        async with open_runtime(settings) as runtime:
-            transport = httpx.ASGITransport(app=build_http_app(runtime))
-            async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-                await ask(client, question)
+        async with running(settings) as (_, client):
+            await ask(client, question)
     with closing(sqlite3.connect(settings.sqlite_path)) as db:
         rows = db.execute("SELECT direction, text FROM messages ORDER BY id").fetchall()
     assert [d for d, _ in rows] == ["in", "out", "in", "out"]
@@ -97,14 +87,10 @@ async def test_bad_input_gets_a_4xx_that_says_what_is_wrong(
 async def test_text_over_the_maximum_is_refused_with_the_limit(
     make_settings: Callable[..., Settings],
 ) -> None:
-    async with open_runtime(make_settings(max_message_chars=10)) as runtime:
-        transport = httpx.ASGITransport(app=build_http_app(runtime))
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            at_limit = await client.post("/api/chat", json={"user_id": "u", "text": "x" * 10})
-            over = await client.post("/api/chat", json={"user_id": "u", "text": "x" * 11})
-            huge = await client.post(
-                "/api/chat", content=b"{" + b" " * 1_000_000 + b"}", headers=JSON
-            )
+    async with running(make_settings(max_message_chars=10)) as (_, client):
+        at_limit = await client.post("/api/chat", json={"user_id": "u", "text": "x" * 10})
+        over = await client.post("/api/chat", json={"user_id": "u", "text": "x" * 11})
+        huge = await client.post("/api/chat", content=b"{" + b" " * 1_000_000 + b"}", headers=JSON)
     assert at_limit.status_code == 200
     assert over.status_code == 422
     assert over.json()["error"]["message"] == "text is 11 characters; the maximum is 10"
@@ -159,14 +145,12 @@ async def test_a_flooding_user_gets_429_with_retry_after_and_others_are_not_slow
     make_settings: Callable[..., Settings],
 ) -> None:
     settings = make_settings(rate_burst=2, rate_per_minute=6)  # one message every 10 s
-    async with open_runtime(settings) as runtime:
-        transport = httpx.ASGITransport(app=build_http_app(runtime))
-        async with httpx.AsyncClient(transport=transport, base_url="http://t") as client:
-            flood = [
-                await client.post("/api/chat", json={"user_id": "flooder", "text": f"hi {n}"})
-                for n in range(5)
-            ]
-            other = await client.post("/api/chat", json={"user_id": "calm", "text": "hello"})
+    async with running(settings) as (_, client):
+        flood = [
+            await client.post("/api/chat", json={"user_id": "flooder", "text": f"hi {n}"})
+            for n in range(5)
+        ]
+        other = await client.post("/api/chat", json={"user_id": "calm", "text": "hello"})
     assert [r.status_code for r in flood] == [200, 200, 429, 429, 429]
     refused = flood[2]
     assert 1 <= int(refused.headers["retry-after"]) <= 10
