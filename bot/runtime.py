@@ -232,7 +232,7 @@ def _budget(settings: Settings, store: SqliteStore, *, handoff_enabled: bool) ->
         warn_fraction=settings.budget_warn_fraction,
     )
     ledger = BudgetLedger(store, limits, max_users=settings.rate_max_keys)
-    return BudgetStage(ledger, limits, handoff_enabled=handoff_enabled)
+    return BudgetStage(ledger, handoff_enabled=handoff_enabled)
 
 
 def _answer_version(settings: Settings, llm: Sequence[Provider], kb_version: str) -> str:

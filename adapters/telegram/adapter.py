@@ -49,6 +49,7 @@ from telegram.error import (
 from telegram.request import HTTPXRequest
 from telegram.warnings import PTBDeprecationWarning
 
+from adapters.common.http import read_bounded
 from adapters.common.notes import note_throttle
 from adapters.common.pacing import Pacer, Rate
 from adapters.common.progress import SentParts
@@ -385,7 +386,7 @@ class TelegramAdapter:
         if not hmac.compare_digest(given, self._webhook_secret):
             logger.warning("telegram: webhook request with a wrong or missing secret refused")
             return JSONResponse({"error": "forbidden"}, status_code=403)
-        body = await _read_bounded(request, MAX_UPDATE_BYTES)
+        body = await read_bounded(request, MAX_UPDATE_BYTES)
         if body is None:
             return JSONResponse({"error": "too large"}, status_code=413)
         try:
@@ -579,15 +580,3 @@ def _file_url(base_url: str) -> str:
     """The file endpoint beside the Bot API base (``.../bot`` -> ``.../file/bot``)."""
     root, slash, last = base_url.rstrip("/").rpartition("/")
     return f"{root}{slash}file/{last}" if slash else base_url
-
-
-async def _read_bounded(request: Request, limit: int) -> bytes | None:
-    """The body, or None as soon as it passes ``limit`` bytes."""
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)

@@ -10,6 +10,7 @@ from starlette.requests import Request
 from starlette.responses import HTMLResponse, JSONResponse, Response
 from starlette.routing import Route
 
+from adapters.common.http import read_bounded
 from adapters.web.convert import (
     BadChatRequest,
     held_request_chat,
@@ -46,7 +47,9 @@ def web_chat_routes(sink: WebSink, max_chars: int) -> list[Route]:
 
     async def chat(request: Request) -> Response:
         try:
-            body = await _read_bounded(request, body_limit)
+            body = await read_bounded(request, body_limit)
+            if body is None:
+                raise _too_large(body_limit)
             message = parse_chat_request(body, request.headers.get("content-type", ""), max_chars)
         except BadChatRequest as bad:
             return JSONResponse(bad.body(), status_code=bad.status)
@@ -76,21 +79,6 @@ def web_chat_routes(sink: WebSink, max_chars: int) -> list[Route]:
         Route("/api/chat", chat, methods=["POST"]),
         Route("/api/chat/held", held, methods=["GET"]),
     ]
-
-
-async def _read_bounded(request: Request, limit: int) -> bytes:
-    """Read the body, refusing it as soon as it passes ``limit`` bytes (no unbounded buffer)."""
-    declared = request.headers.get("content-length", "")
-    if declared.isdigit() and int(declared) > limit:
-        raise _too_large(limit)
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise _too_large(limit)
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 def _too_large(limit: int) -> BadChatRequest:

@@ -103,6 +103,10 @@ class BudgetLedger:
     def evictions(self) -> int:
         return self._users.evictions
 
+    @property
+    def limits(self) -> BudgetLimits:
+        return self._limits
+
     async def snapshot(self, user: UserRef) -> Snapshot:
         """The user's and the bot's spend now; reads storage for totals not in memory."""
         now = self._clock()

@@ -23,7 +23,6 @@ from loguru import logger
 
 from core.budget import (
     BudgetLedger,
-    BudgetLimits,
     Scope,
     Snapshot,
     Verdict,
@@ -66,11 +65,9 @@ class BudgetCounters:
 class BudgetStage:
     """Sets each turn's ``spend`` from the budgets and accounts for what the reply cost."""
 
-    def __init__(
-        self, ledger: BudgetLedger, limits: BudgetLimits, *, handoff_enabled: bool = False
-    ) -> None:
+    def __init__(self, ledger: BudgetLedger, *, handoff_enabled: bool = False) -> None:
         self._ledger = ledger
-        self._limits = limits
+        self._limits = limits = ledger.limits
         self._handoff = handoff_enabled
         # Limits are fixed for the stage's life: asked once, not on every turn.
         self._enabled = limits.any

@@ -88,7 +88,7 @@ class Ladder:
 
 def stage(stored: Stored, *, limits: BudgetLimits = LIMITS, handoff: bool = False) -> BudgetStage:
     ledger = BudgetLedger(stored, limits, max_users=100, clock=Clock())
-    return BudgetStage(ledger, limits, handoff_enabled=handoff)
+    return BudgetStage(ledger, handoff_enabled=handoff)
 
 
 async def ask(budget: BudgetStage, ladder: Ladder, user: str = "alice") -> Reply:
@@ -265,7 +265,7 @@ async def test_a_restart_does_not_give_a_spent_allowance_back(
     limits = BudgetLimits(user_daily_tokens=1000)
 
     def pipeline(clock: Clock) -> BudgetStage:
-        return BudgetStage(BudgetLedger(store, limits, clock=clock), limits)
+        return BudgetStage(BudgetLedger(store, limits, clock=clock))
 
     budget = pipeline(Clock())
     run = compose([ContextStage(store, history_limit=10), budget], ladder)
